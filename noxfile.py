@@ -1,0 +1,69 @@
+"""Developer sessions: tests, e2e, lint, typing, bench, docs, controlplane.
+
+Every session installs the project through one helper so they all test the same thing.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["lint", "typing", "tests"]
+nox.options.reuse_venv = "yes"
+
+PYTHON = "3.11"
+PLUGINS = ["plugins/cfgsync-key-prefix"]
+
+
+def install(session: nox.Session, *extras: str, plugins: bool = True) -> None:
+    """Install cfgsync (editable) with the given extras, plus the example plugins."""
+    spec = f".[{','.join(extras)}]" if extras else "."
+    session.install("-e", spec)
+    if plugins:
+        for plugin in PLUGINS:
+            session.install("-e", plugin)
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """The whole suite: pure unit tests and the end-to-end tests on a real control plane."""
+    install(session, "test")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def unit(session: nox.Session) -> None:
+    """Only the tests that need no control plane."""
+    install(session, "test")
+    session.run("pytest", "-m", "not e2e", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def e2e(session: nox.Session) -> None:
+    """Only the tests that run against the real kube-apiserver and etcd."""
+    install(session, "test")
+    session.run("pytest", "-m", "e2e", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff (lint and format check) and the import-linter layering contracts."""
+    install(session, plugins=False)
+    session.install("ruff", "import-linter")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("lint-imports")
+
+
+@nox.session(python=PYTHON)
+def typing(session: nox.Session) -> None:
+    """mypy --strict over the package, its tests and the plugins."""
+    install(session, "test")
+    session.install("mypy", "types-PyYAML")
+    session.run("mypy")
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Benchmarks (not part of the test run); figures land in bench-results/."""
+    install(session, "test")
+    session.run("python", "benchmarks/run.py", *session.posargs)

@@ -1,0 +1,5 @@
+"""``python -m cfgsync``: the same as the ``cfgsync`` command."""
+
+from cfgsync.cli import main
+
+main()

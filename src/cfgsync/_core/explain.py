@@ -1,0 +1,80 @@
+"""Why a source does or does not land in a namespace (``cfgsync explain``).
+
+Pure: reads the same rules and plan the planner uses, so the explanation cannot drift from what
+the planner does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+
+from cfgsync import errors
+from cfgsync._core.model import ConfigObject, Namespace, ObjectRef, Plan
+from cfgsync._core.planner import DEFAULT_SETTINGS, PlanSettings, collect_rules
+from cfgsync._core.rules import Rule, is_copy
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Explanation:
+    """The verdict for one source (and one of its rules) in one namespace."""
+
+    source: ObjectRef
+    """The source."""
+    rule: str
+    """Which rule (``annotation ...`` or ``SyncRule ...``); empty when the source has none."""
+    lands: bool
+    """True when a copy of the source is (or stays) in the namespace."""
+    reasons: tuple[str, ...]
+    """Each check, ``yes: ...`` or ``no: ...``, in order."""
+
+
+def explain_namespace(
+    namespace: str,
+    objects: Iterable[ConfigObject],
+    namespaces: Iterable[Namespace],
+    plan: Plan,
+    *,
+    rules: Iterable[Rule] = (),
+    settings: PlanSettings = DEFAULT_SETTINGS,
+) -> tuple[Explanation, ...]:
+    """Explain, for every ConfigMap and Secret that is not a copy, whether it lands in ``namespace``."""
+    target = next((ns for ns in namespaces if ns.name == namespace), None)
+    if target is None:
+        raise errors.CfgsyncError(
+            f"namespace {namespace!r} is not in the input; add its Namespace object (with its labels)"
+        )
+    sources = {o.ref: o for o in objects if not is_copy(o.labels)}
+    found, problems, _ = collect_rules(sources, rules)
+    landed = {a.source for a in plan.actions if a.desired is not None and a.ref.namespace == namespace}
+    blocked = {
+        c_source: c.reason for c in plan.conflicts if c.ref.namespace == namespace for c_source in c.sources
+    }
+    vetoed = {v.source: f"plugin {v.plugin}: {v.reason}" for v in plan.vetoes if v.ref.namespace == namespace}
+    result: list[Explanation] = []
+    ruled = {rule.source for rule in found}
+    for rule in sorted(found, key=lambda r: (r.source.sort_key, r.origin)):
+        reasons: list[str] = []
+        if settings.source_namespace is not None and rule.source.namespace != settings.source_namespace:
+            reasons.append(f"no: only sources in {settings.source_namespace} count (--source-namespace)")
+        if rule.source.namespace == namespace:
+            reasons.append("no: this is the source's own namespace")
+        hit = [p for p in settings.excluded_namespaces if fnmatchcase(namespace, p)]
+        if hit:
+            reasons.append(f"no: excluded for every rule ({', '.join(hit)})")
+        reasons.extend(rule.targets.explain(target))
+        if rule.source in blocked:
+            reasons.append(f"no: {blocked[rule.source]}")
+        if rule.source in vetoed:
+            reasons.append(f"no: vetoed by {vetoed[rule.source]}")
+        result.append(
+            Explanation(
+                source=rule.source, rule=rule.origin, lands=rule.source in landed, reasons=tuple(reasons)
+            )
+        )
+    invalid = {p.ref: p.message for p in problems if p.ref is not None}
+    for ref in sorted(set(sources) - ruled, key=lambda r: r.sort_key):
+        reason = f"no: invalid rule: {invalid[ref]}" if ref in invalid else "no: the object has no sync rule"
+        result.append(Explanation(source=ref, rule="", lands=False, reasons=(reason,)))
+    return tuple(result)

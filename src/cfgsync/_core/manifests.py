@@ -1,0 +1,188 @@
+"""Conversion between plain manifest data and the model, with validation.
+
+Pure: works on already-parsed JSON-like data (from YAML files, a KRM ResourceList or the API
+server) and never reads anything itself. Every error names the object and says how to fix it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+from typing import Final, NotRequired, TypedDict
+
+from cfgsync import errors
+from cfgsync._core import names, vocabulary
+from cfgsync._core.model import SOURCE_KINDS, ConfigObject, Copy, Namespace, ObjectRef, frozen
+
+MAX_OBJECT_BYTES: Final = 1024 * 1024
+"""The API server's limit on the data of one ConfigMap or Secret (1 MiB)."""
+
+
+class Metadata(TypedDict):
+    """``metadata`` of a rendered copy."""
+
+    name: str
+    namespace: str
+    labels: NotRequired[dict[str, str]]
+    annotations: NotRequired[dict[str, str]]
+
+
+class Manifest(TypedDict):
+    """A rendered ConfigMap or Secret, in the field order ``kubectl`` users expect."""
+
+    apiVersion: str
+    kind: str
+    metadata: Metadata
+    type: NotRequired[str]
+    immutable: NotRequired[bool]
+    data: NotRequired[dict[str, str]]
+    binaryData: NotRequired[dict[str, str]]
+
+
+def to_manifest(obj: Copy | ConfigObject) -> Manifest:
+    """The manifest of a copy (or the managed fields of an observed object), with sorted keys."""
+    meta: Metadata = {"name": obj.ref.name, "namespace": obj.ref.namespace}
+    if obj.labels:
+        meta["labels"] = dict(obj.labels)
+    annotations = obj.annotations
+    if isinstance(obj, ConfigObject) and vocabulary.LAST_APPLIED in annotations:
+        annotations = {k: v for k, v in annotations.items() if k != vocabulary.LAST_APPLIED}
+    if annotations:
+        meta["annotations"] = dict(annotations)
+    manifest: Manifest = {"apiVersion": "v1", "kind": obj.ref.kind, "metadata": meta}
+    if obj.type is not None:
+        manifest["type"] = obj.type
+    if obj.immutable is not None:
+        manifest["immutable"] = obj.immutable
+    if obj.data:
+        manifest["data"] = dict(obj.data)
+    if obj.binary_data:
+        manifest["binaryData"] = dict(obj.binary_data)
+    return manifest
+
+
+def _fail(where: str, message: str) -> errors.ManifestError:
+    return errors.ManifestError(f"{where}: {message}")
+
+
+def _str_map(raw: Mapping[str, object], field: str, where: str) -> dict[str, str]:
+    value = raw.get(field)
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise _fail(where, f"{field} must be a mapping of strings, got {type(value).__name__}")
+    result: dict[str, str] = {}
+    for key, item in value.items():
+        if not isinstance(key, str) or not isinstance(item, str):
+            raise _fail(
+                where, f"{field}.{key} must be a string, got {type(item).__name__}; quote the value in YAML"
+            )
+        result[key] = item
+    return result
+
+
+def _mapping(value: object, field: str, where: str) -> Mapping[str, object]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise _fail(where, f"{field} must be a mapping, got {type(value).__name__}")
+    return value
+
+
+def describe(raw: Mapping[str, object], where: str) -> str:
+    """``Kind namespace/name (where)`` for a raw object, as far as it can be read."""
+    meta = raw.get("metadata")
+    meta = meta if isinstance(meta, Mapping) else {}
+    ident = f"{raw.get('kind', '?')} {meta.get('namespace', '?')}/{meta.get('name', '?')}"
+    return f"{ident} ({where})" if where else ident
+
+
+def parse_namespace(raw: Mapping[str, object], *, where: str = "") -> Namespace:
+    """A ``Namespace`` object."""
+    subject = describe(raw, where).replace(" ?/", " ")
+    meta = _mapping(raw.get("metadata"), "metadata", subject)
+    name = meta.get("name")
+    if not isinstance(name, str) or not names.is_namespace_name(name):
+        raise _fail(
+            subject, f"metadata.name {name!r} is not a valid namespace name (lower-case, digits, '-')"
+        )
+    status = _mapping(raw.get("status"), "status", subject)
+    return Namespace(
+        name=name,
+        labels=frozen(_str_map(meta, "labels", subject)),
+        terminating=status.get("phase") == "Terminating",
+    )
+
+
+def parse_config_object(raw: Mapping[str, object], *, where: str = "") -> ConfigObject:
+    """A ConfigMap or Secret, validated the way the API server would, with stringData folded in."""
+    subject = describe(raw, where)
+    kind = raw.get("kind")
+    if kind not in SOURCE_KINDS:
+        raise _fail(subject, "not a ConfigMap or Secret")
+    meta = _mapping(raw.get("metadata"), "metadata", subject)
+    name, namespace = meta.get("name"), meta.get("namespace")
+    if not isinstance(name, str) or not names.is_object_name(name):
+        raise _fail(
+            subject, f"metadata.name {name!r} is not a valid name (lower-case letters, digits, '-', '.')"
+        )
+    if not isinstance(namespace, str) or not namespace:
+        raise _fail(subject, "metadata.namespace is missing; cfgsync needs each source's namespace, set it")
+    if not names.is_namespace_name(namespace):
+        raise _fail(subject, f"metadata.namespace {namespace!r} is not a valid namespace name")
+    data = _str_map(raw, "data", subject)
+    binary = _str_map(raw, "binaryData", subject) if kind == "ConfigMap" else {}
+    secret_type: str | None = None
+    if kind == "Secret":
+        for key, text in _str_map(raw, "stringData", subject).items():
+            data[key] = base64.b64encode(text.encode()).decode()
+        raw_type = raw.get("type", "Opaque")
+        secret_type = raw_type if isinstance(raw_type, str) and raw_type else "Opaque"
+    size = _check_data(data, binary, is_secret=kind == "Secret", subject=subject)
+    if size > MAX_OBJECT_BYTES:
+        raise _fail(
+            subject,
+            f"data is {size} bytes, over the 1 MiB ({MAX_OBJECT_BYTES} bytes) the API server accepts; "
+            f"split it into several objects",
+        )
+    immutable = raw.get("immutable")
+    if immutable is not None and not isinstance(immutable, bool):
+        raise _fail(subject, f"immutable must be true or false, got {immutable!r}")
+    uid, version = meta.get("uid"), meta.get("resourceVersion")
+    return ConfigObject(
+        ref=ObjectRef(kind=kind, namespace=namespace, name=name),
+        labels=frozen(_str_map(meta, "labels", subject)),
+        annotations=frozen(_str_map(meta, "annotations", subject)),
+        data=frozen(data),
+        binary_data=frozen(binary),
+        type=secret_type,
+        immutable=immutable,
+        uid=uid if isinstance(uid, str) else None,
+        resource_version=version if isinstance(version, str) else None,
+        where=where,
+    )
+
+
+def _check_data(data: dict[str, str], binary: dict[str, str], *, is_secret: bool, subject: str) -> int:
+    size = 0
+    for field, values, encoded in (("data", data, is_secret), ("binaryData", binary, True)):
+        for key, value in values.items():
+            if not names.is_config_key(key):
+                raise _fail(
+                    subject, f"{field} key {key!r} is invalid; keys use letters, digits, '-', '_', '.'"
+                )
+            if encoded:
+                try:
+                    size += len(base64.b64decode(value, validate=True))
+                except (binascii.Error, ValueError) as exc:
+                    raise _fail(
+                        subject, f"{field}.{key} is not valid base64; encode it, or use stringData"
+                    ) from exc
+            else:
+                size += len(value.encode())
+            size += len(key)
+    both = sorted(set(data) & set(binary))
+    if both:
+        raise _fail(subject, f"key {both[0]!r} is in both data and binaryData; keep it in one")
+    return size

@@ -1,0 +1,296 @@
+"""The one planner: from what exists to what copies should exist, and what to do about it.
+
+Pure: no I/O. Every mode (render, ArgoCD, KRM, apply, controller) calls :func:`plan_copies` and
+carries out the :class:`Plan` it returns. Transforms and vetoes come in through ``hooks`` (the plugin
+manager in practice), so the planner never imports the plugin machinery.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from typing import Protocol
+
+import jsonpatch
+
+from cfgsync import errors
+from cfgsync._core import manifests, origin, vocabulary
+from cfgsync._core.model import (
+    SOURCE_KINDS,
+    Action,
+    ActionKind,
+    ConfigObject,
+    Conflict,
+    Copy,
+    Namespace,
+    ObjectRef,
+    Plan,
+    Problem,
+    Veto,
+    frozen,
+)
+from cfgsync._core.rules import Rule, is_copy, rules_from_annotations
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlanSettings:
+    """Settings every mode passes to the planner."""
+
+    cluster_name: str = ""
+    """Value of the ``origin.cluster`` label (kubed's ``--cluster-name``).
+
+    Only copies carrying this value are cfgsync's to update or delete."""
+    source_namespace: str | None = None
+    """When set, only sources in this namespace count (kubed's ``--config-source-namespace``)."""
+    excluded_namespaces: tuple[str, ...] = ()
+    """Namespaces (names or globs) that never receive copies, whatever a rule says."""
+
+
+class CopyHooks(Protocol):
+    """What the planner needs from plugins: shape a copy, or refuse it."""
+
+    def transform(self, copy: Copy, *, source: ConfigObject, namespace: Namespace, rule: Rule) -> Copy:
+        """Return the copy as every transform leaves it."""
+
+    def veto(self, copy: Copy, *, source: ConfigObject, namespace: Namespace, rule: Rule) -> Veto | None:
+        """Return the first veto, or None when the copy may be written."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Base:
+    """What every copy of one rule shares, computed once per rule rather than once per namespace."""
+
+    rule: Rule
+    source: ConfigObject
+    labels: Mapping[str, str]
+    annotations: Mapping[str, str]
+
+
+def copy_metadata(source: ConfigObject, cluster_name: str) -> tuple[Mapping[str, str], Mapping[str, str]]:
+    """Labels and annotations of a copy of ``source``: kubed's contract."""
+    labels = {**source.labels, **origin.origin_labels(source.ref, cluster_name)}
+    annotations = {
+        k: v
+        for k, v in source.annotations.items()
+        if k not in vocabulary.NOT_COPIED_ANNOTATIONS and not k.startswith(vocabulary.PREFIX)
+    }
+    annotations[vocabulary.ORIGIN] = origin.origin_annotation(source)
+    return frozen(labels), frozen(annotations)
+
+
+def collect_rules(
+    sources: Mapping[ObjectRef, ConfigObject], documents: Iterable[Rule]
+) -> tuple[list[Rule], list[Problem], list[Problem]]:
+    """Every rule (annotations first, then SyncRule documents), the problems, and the warnings."""
+    found: list[Rule] = []
+    problems: list[Problem] = []
+    warnings: list[Problem] = []
+    for source in sources.values():
+        try:
+            found.extend(rules_from_annotations(source))
+        except errors.RuleError as exc:
+            problems.append(Problem(subject=source.describe(), ref=source.ref, message=str(exc)))
+    for rule in documents:
+        if rule.source in sources:
+            found.append(rule)
+        else:
+            warnings.append(Problem(subject=rule.origin, message=f"its source {rule.source} does not exist"))
+    return found, problems, warnings
+
+
+DEFAULT_SETTINGS = PlanSettings()
+"""Settings with every default: cluster name ``""``, all source namespaces, no exclusions."""
+
+
+def plan_copies(
+    sources: Iterable[ConfigObject],
+    namespaces: Iterable[Namespace],
+    existing: Iterable[ConfigObject] = (),
+    *,
+    rules: Iterable[Rule] = (),
+    settings: PlanSettings = DEFAULT_SETTINGS,
+    hooks: CopyHooks,
+) -> Plan:
+    """Plan the copies that should exist and the actions that make ``existing`` match.
+
+    ``sources`` may hold any ConfigMaps and Secrets: those without a rule, and copies (objects with
+    origin labels), are not sources. ``rules`` are SyncRule documents; annotation rules are read from
+    the sources. ``existing`` is what is already there (empty for a pure render); objects in it that
+    cfgsync does not manage are never touched, and a copy that would replace one is a conflict.
+    """
+    by_ref = {
+        obj.ref: obj
+        for obj in sources
+        if obj.ref.kind in SOURCE_KINDS
+        and not is_copy(obj.labels)
+        and settings.source_namespace in {None, obj.ref.namespace}
+    }
+    found, problems, warnings = collect_rules(by_ref, rules)
+    targets = [
+        ns
+        for ns in sorted(namespaces, key=lambda ns: ns.name)
+        if not any(fnmatchcase(ns.name, p) for p in settings.excluded_namespaces)
+    ]
+    wanted, vetoes = _desired_copies(
+        found, by_ref, targets=targets, settings=settings, hooks=hooks, problems=problems
+    )
+    observed = {obj.ref: obj for obj in existing if obj.ref.kind in SOURCE_KINDS}
+    actions, conflicts = _reconcile(wanted, observed, settings.cluster_name)
+    ruled = {rule.source for rule in found}
+    for ref, obj in observed.items():
+        owner = origin.owner_of(obj, settings.cluster_name)
+        if owner is None or ref in wanted or ref == owner:
+            continue
+        reason = _delete_reason(owner, ref, by_ref, ruled)
+        actions.append(Action(kind=ActionKind.DELETE, ref=ref, source=owner, observed=obj, reason=reason))
+    actions.sort(key=lambda a: a.ref.sort_key)
+    conflicts.sort(key=lambda c: c.ref.sort_key)
+    vetoes.sort(key=lambda v: v.ref.sort_key)
+    return Plan(
+        actions=tuple(actions),
+        conflicts=tuple(conflicts),
+        vetoes=tuple(vetoes),
+        problems=tuple(problems),
+        warnings=tuple(warnings),
+    )
+
+
+def _desired_copies(
+    found: list[Rule],
+    sources: Mapping[ObjectRef, ConfigObject],
+    *,
+    targets: list[Namespace],
+    settings: PlanSettings,
+    hooks: CopyHooks,
+    problems: list[Problem],
+) -> tuple[dict[ObjectRef, list[Copy]], list[Veto]]:
+    """Every copy each rule wants, by where it would go (several when rules collide)."""
+    wanted: dict[ObjectRef, list[Copy]] = {}
+    vetoes: list[Veto] = []
+    for rule in found:
+        source = sources[rule.source]
+        labels, annotations = copy_metadata(source, settings.cluster_name)
+        base = _Base(rule=rule, source=source, labels=labels, annotations=annotations)
+        for ns in targets:
+            if ns.name == source.ref.namespace or not rule.targets.selects(ns):
+                continue
+            try:
+                copy, veto = _make_copy(base, ns, hooks)
+            except errors.CfgsyncError as exc:
+                problems.append(Problem(subject=source.describe(), ref=source.ref, message=str(exc)))
+                continue
+            if veto is not None:
+                vetoes.append(veto)
+            else:
+                wanted.setdefault(copy.ref, []).append(copy)
+    return wanted, vetoes
+
+
+def _reconcile(
+    wanted: dict[ObjectRef, list[Copy]], observed: Mapping[ObjectRef, ConfigObject], cluster_name: str
+) -> tuple[list[Action], list[Conflict]]:
+    """Compare each wanted copy with what exists there."""
+    actions: list[Action] = []
+    conflicts: list[Conflict] = []
+    for ref, candidates in wanted.items():
+        if len(candidates) > 1:
+            conflicts.append(_double_conflict(ref, candidates))
+            continue
+        outcome = _compare(candidates[0], observed.get(ref), cluster_name)
+        if isinstance(outcome, Conflict):
+            conflicts.append(outcome)
+        else:
+            actions.append(outcome)
+    return actions, conflicts
+
+
+def _make_copy(base: _Base, ns: Namespace, hooks: CopyHooks) -> tuple[Copy, Veto | None]:
+    source = base.source
+    copy = Copy(
+        ref=ObjectRef(kind=source.ref.kind, namespace=ns.name, name=source.ref.name),
+        source=source.ref,
+        rule=base.rule.origin,
+        labels=base.labels,
+        annotations=base.annotations,
+        data=source.data,
+        binary_data=source.binary_data,
+        type=source.type,
+        immutable=source.immutable,
+    )
+    copy = hooks.transform(copy, source=source, namespace=ns, rule=base.rule)
+    return copy, hooks.veto(copy, source=source, namespace=ns, rule=base.rule)
+
+
+def _double_conflict(ref: ObjectRef, candidates: list[Copy]) -> Conflict:
+    sources = tuple(sorted({c.source for c in candidates}))
+    described = "; ".join(f"{c.source} by {c.rule}" for c in candidates)
+    return Conflict(
+        ref=ref,
+        sources=sources,
+        reason=f"{len(candidates)} rules want to write {ref} ({described}); neither is written. "
+        f"Narrow one rule's namespaces or give one copy another name ({vocabulary.COPY_NAME})",
+    )
+
+
+def _compare(copy: Copy, observed: ConfigObject | None, cluster_name: str) -> Action | Conflict:
+    if observed is None:
+        return Action(
+            kind=ActionKind.CREATE,
+            ref=copy.ref,
+            source=copy.source,
+            desired=copy,
+            reason=f"selected by {copy.rule}",
+        )
+    owner = origin.owner_of(observed, cluster_name)
+    if owner != copy.source:
+        held = f"a copy of {owner}" if owner is not None else f"an unmanaged {observed.ref.kind}"
+        return Conflict(
+            ref=copy.ref,
+            sources=(copy.source,),
+            reason=f"copy of {copy.source} not written: {held} with that name exists in namespace "
+            f"{copy.ref.namespace}; cfgsync leaves it untouched. Delete or rename it, or choose another copy "
+            f"name ({vocabulary.COPY_NAME})",
+        )
+    before = manifests.to_manifest(observed)
+    after = manifests.to_manifest(copy)
+    if before == after:
+        return Action(
+            kind=ActionKind.UNCHANGED,
+            ref=copy.ref,
+            source=copy.source,
+            desired=copy,
+            observed=observed,
+            reason="copy is up to date",
+        )
+    patch = tuple(jsonpatch.make_patch(before, after).patch)
+    fields = sorted({str(op["path"]).split("/")[1] + _sub(op) for op in patch})
+    data_changed = observed.data != copy.data or observed.binary_data != copy.binary_data
+    replace = bool(observed.immutable) and (data_changed or copy.immutable is not True)
+    return Action(
+        kind=ActionKind.REPLACE if replace else ActionKind.UPDATE,
+        ref=copy.ref,
+        source=copy.source,
+        desired=copy,
+        observed=observed,
+        patch=patch,
+        reason=(
+            "immutable copy differs, so it is deleted and created again: " if replace else "copy differs: "
+        )
+        + ", ".join(fields),
+    )
+
+
+def _sub(op: Mapping[str, object]) -> str:
+    parts = str(op["path"]).split("/")
+    return f".{parts[2]}" if parts[1] == "metadata" and len(parts) > 2 else ""
+
+
+def _delete_reason(
+    owner: ObjectRef, ref: ObjectRef, sources: Mapping[ObjectRef, ConfigObject], ruled: set[ObjectRef]
+) -> str:
+    if owner not in sources:
+        return f"its source {owner} no longer exists"
+    if owner not in ruled:
+        return f"its source {owner} no longer has a sync rule"
+    return f"namespace {ref.namespace} is no longer selected (or the copy was vetoed or renamed)"

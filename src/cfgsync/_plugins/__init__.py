@@ -1,0 +1,1 @@
+"""The plugin layer: loading plugins and calling their hooks for the planner."""

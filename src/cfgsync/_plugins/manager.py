@@ -1,0 +1,102 @@
+"""Loading plugins and calling their hooks: the facade the planner sees as ``CopyHooks``.
+
+I/O: imports plugin modules found through the ``cfgsync`` entry-point group.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from collections.abc import Collection, Iterable
+from typing import Any
+
+import pluggy
+
+from cfgsync import errors, hookspecs
+from cfgsync._core.model import ConfigObject, Copy, Namespace, Veto
+from cfgsync._core.rules import Rule
+from cfgsync._plugins import builtin
+
+BUILTIN = "builtin"
+"""Name of the built-in transforms plugin; always loaded, since rule semantics depend on it."""
+
+
+class PluginHooks:
+    """Calls every registered plugin for the planner, naming the plugin in every failure."""
+
+    def __init__(self, manager: pluggy.PluginManager) -> None:
+        self.manager = manager
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Names of the registered plugins, sorted."""
+        return tuple(sorted(name for name, _ in self.manager.list_name_plugin() if name))
+
+    def _call_order(self, hook: Any) -> list[pluggy.HookImpl]:
+        # pluggy calls the last entry first; the transform chain keeps that order.
+        return list(reversed(hook.get_hookimpls()))
+
+    def _call(self, impl: pluggy.HookImpl, copy: Copy, kwargs: dict[str, object]) -> object:
+        args = {name: kwargs[name] for name in impl.argnames}
+        try:
+            return impl.function(**args)
+        except errors.CfgsyncError:
+            raise
+        except Exception as exc:
+            raise errors.PluginError(
+                f"plugin {impl.plugin_name!r} failed on the copy {copy.ref} of {copy.source}: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+
+    def transform(self, copy: Copy, *, source: ConfigObject, namespace: Namespace, rule: Rule) -> Copy:
+        """Run the transform chain; each plugin sees the copy the one before it returned."""
+        for impl in self._call_order(self.manager.hook.cfgsync_transform_copy):
+            kwargs: dict[str, object] = {"copy": copy, "source": source, "namespace": namespace, "rule": rule}
+            result = self._call(impl, copy, kwargs)
+            if result is None:
+                continue
+            if not isinstance(result, Copy):
+                raise errors.PluginError(
+                    f"plugin {impl.plugin_name!r} returned {type(result).__name__} for {copy.ref}; "
+                    f"cfgsync_transform_copy must return a Copy or None"
+                )
+            if result.ref.namespace != copy.ref.namespace or result.source != copy.source:
+                raise errors.PluginError(
+                    f"plugin {impl.plugin_name!r} moved the copy {copy.ref} to another namespace or source; "
+                    f"a transform may change the name and content only"
+                )
+            copy = result
+        return copy
+
+    def veto(self, copy: Copy, *, source: ConfigObject, namespace: Namespace, rule: Rule) -> Veto | None:
+        """The first plugin's refusal, or None."""
+        for impl in self._call_order(self.manager.hook.cfgsync_veto_copy):
+            kwargs: dict[str, object] = {"copy": copy, "source": source, "namespace": namespace, "rule": rule}
+            reason = self._call(impl, copy, kwargs)
+            if reason is not None:
+                return Veto(ref=copy.ref, source=copy.source, plugin=impl.plugin_name, reason=str(reason))
+        return None
+
+
+def load_plugins(*, only: Collection[str] | None = None, extra: Iterable[object] = ()) -> PluginHooks:
+    """A manager with the built-in transforms, the installed plugins, and ``extra`` plugin objects.
+
+    ``only`` limits which installed plugins (by entry-point name) are loaded; None loads all of them.
+    """
+    manager = pluggy.PluginManager(hookspecs.PROJECT)
+    manager.add_hookspecs(hookspecs)
+    manager.register(builtin, name=BUILTIN)
+    for entry in importlib.metadata.entry_points(group=hookspecs.PROJECT):
+        if entry.name == BUILTIN or (only is not None and entry.name not in only):
+            continue
+        try:
+            plugin = entry.load()
+        except Exception as exc:
+            raise errors.PluginError(
+                f"plugin {entry.name!r} ({entry.value}) cannot be loaded: {type(exc).__name__}: {exc}; "
+                f"reinstall it, or leave it out with CFGSYNC_PLUGINS"
+            ) from exc
+        manager.register(plugin, name=entry.name)
+    for index, plugin in enumerate(extra):
+        manager.register(plugin, name=getattr(plugin, "__name__", f"extra-{index}"))
+    manager.check_pending()
+    return PluginHooks(manager)
