@@ -1,0 +1,107 @@
+"""What every subcommand shares: settings from options and the environment, warnings, exit codes.
+
+The ``cfgsync.cli`` package is the only place that reads argv and the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from typing import NoReturn, ParamSpec, TypeVar
+
+import click
+
+import cfgsync
+from cfgsync import errors
+from cfgsync._core import planner
+from cfgsync._core.model import Plan
+
+T = TypeVar("T")
+P = ParamSpec("P")
+R = TypeVar("R")
+
+EXIT_ERROR = 1
+"""Invalid input or a failed operation; nothing was written."""
+EXIT_STRICT = 3
+"""``--strict`` and there were warnings (conflicts, vetoes); nothing was written."""
+PLUGINS_ENV = "CFGSYNC_PLUGINS"
+"""Comma-separated entry-point names: only these installed plugins load (the built-ins always do)."""
+
+
+def fail(exc: errors.CfgsyncError) -> NoReturn:
+    """Print the error and exit with :data:`EXIT_ERROR`."""
+    click.echo(f"error: {exc}", err=True)
+    sys.exit(EXIT_ERROR)
+
+
+def plugins() -> cfgsync.PluginHooks:
+    """The plugin manager, limited by ``CFGSYNC_PLUGINS`` when it is set."""
+    only = os.environ.get(PLUGINS_ENV)
+    names = None if only is None else {n.strip() for n in only.split(",") if n.strip()}
+    return cfgsync.load_plugin_hooks(only=names)
+
+
+def settings(
+    cluster_name: str, source_namespace: str | None, exclude: tuple[str, ...]
+) -> planner.PlanSettings:
+    """Planner settings from the common options."""
+    return planner.PlanSettings(
+        cluster_name=cluster_name, source_namespace=source_namespace, excluded_namespaces=exclude
+    )
+
+
+def warn(plan: Plan, *, strict: bool) -> None:
+    """Print conflicts, vetoes and warnings to stderr; with ``strict``, exit :data:`EXIT_STRICT` if any."""
+    lines = [f"warning: conflict: {c.reason}" for c in plan.conflicts]
+    lines += [
+        f"warning: vetoed: {v.ref} (copy of {v.source}) by plugin {v.plugin}: {v.reason}" for v in plan.vetoes
+    ]
+    lines += [f"warning: {w}" for w in plan.warnings]
+    for line in lines:
+        click.echo(line, err=True)
+    if strict and lines:
+        click.echo(f"error: {len(lines)} warning(s) and --strict: nothing written", err=True)
+        sys.exit(EXIT_STRICT)
+
+
+def progress(items: list[T], label: str) -> Iterator[T]:
+    """Yield ``items``; on a terminal, show a counter on stderr as they go."""
+    if not sys.stderr.isatty():
+        yield from items
+        return
+    total = len(items)
+    for index, item in enumerate(items, 1):
+        if index % 1000 == 0 or index == total:
+            sys.stderr.write(f"\r{label} {index}/{total}")
+            sys.stderr.flush()
+        yield item
+    sys.stderr.write("\n")
+
+
+COMMON_OPTIONS = [
+    click.option(
+        "--cluster-name",
+        default="",
+        show_default=True,
+        help="Value of the origin.cluster label (kubed's --cluster-name).",
+    ),
+    click.option(
+        "--source-namespace",
+        default=None,
+        help="Only sources in this namespace count (kubed's --config-source-namespace).",
+    ),
+    click.option(
+        "--exclude-namespace",
+        "exclude",
+        multiple=True,
+        help="Never copy into these namespaces (name or glob; repeatable).",
+    ),
+]
+
+
+def with_common(func: Callable[P, R]) -> Callable[P, R]:
+    """Add ``--cluster-name``, ``--source-namespace`` and ``--exclude-namespace`` to a command."""
+    for option in reversed(COMMON_OPTIONS):
+        func = option(func)
+    return func

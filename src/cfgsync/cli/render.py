@@ -1,0 +1,109 @@
+"""``cfgsync render`` and ``cfgsync explain``: copies computed from manifests, no cluster.
+
+I/O: reads files and stdin, writes stdout, stderr and output directories.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import IO
+
+import click
+
+import cfgsync
+from cfgsync import errors
+from cfgsync._adapters import output, tree
+from cfgsync._core import explain, manifests
+from cfgsync.cli._common import fail, plugins, progress, settings, warn, with_common
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option(
+    "-o", "--output-dir", type=click.Path(path_type=Path), help="Write one file per copy into this directory."
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["yaml", "json"]),
+    default="yaml",
+    show_default=True,
+    help="Output format on stdout.",
+)
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Exit non-zero (3) on any warning (conflict, veto, SyncRule without source).",
+)
+@with_common
+def render(
+    paths: tuple[str, ...],
+    output_dir: Path | None,
+    fmt: str,
+    strict: bool,
+    cluster_name: str,
+    source_namespace: str | None,
+    exclude: tuple[str, ...],
+) -> None:
+    """Print the copies that should exist, computed from manifests (no cluster needed).
+
+    PATHS are YAML files, directories (read recursively) or - for stdin.
+    """
+    try:
+        found = cfgsync.load_manifests(paths, stdin=sys.stdin)
+        plan = cfgsync.plan_inventory(
+            found, settings=settings(cluster_name, source_namespace, exclude), plugins=plugins()
+        )
+        cfgsync.check_plan(plan)
+        warn(plan, strict=strict)
+        copies = progress(list(plan.copies), "rendered")
+        if output_dir is not None:
+            files = (
+                (
+                    tree.copy_path(c.ref.namespace, c.ref.kind, c.ref.name),
+                    output.dump_yaml(manifests.to_manifest(c)),
+                )
+                for c in copies
+            )
+            result = tree.write_tree(output_dir, files)
+            counts = f"{result.written} written, {result.unchanged} unchanged, {result.removed} removed"
+            click.echo(f"{output_dir}: {counts}", err=True)
+            return
+        stream: IO[str] = sys.stdout
+        docs = (manifests.to_manifest(c) for c in copies)
+        if fmt == "json":
+            output.write_json_list(docs, stream)
+        else:
+            output.write_yaml_stream(docs, stream)
+    except errors.CfgsyncError as exc:
+        fail(exc)
+
+
+@click.command(name="explain")
+@click.argument("paths", nargs=-1, required=True)
+@click.option("-n", "--namespace", required=True, help="The namespace to explain.")
+@with_common
+def explain_command(
+    paths: tuple[str, ...],
+    namespace: str,
+    cluster_name: str,
+    source_namespace: str | None,
+    exclude: tuple[str, ...],
+) -> None:
+    """Say, for every source, whether it lands in NAMESPACE and why."""
+    try:
+        found = cfgsync.load_manifests(paths, stdin=sys.stdin)
+        plan_settings = settings(cluster_name, source_namespace, exclude)
+        plan = cfgsync.plan_inventory(found, settings=plan_settings, plugins=plugins())
+        results = explain.explain_namespace(
+            namespace, found.objects, found.namespaces, plan, rules=found.rules, settings=plan_settings
+        )
+    except errors.CfgsyncError as exc:
+        fail(exc)
+    for item in results:
+        verdict = "lands in" if item.lands else "does not land in"
+        by = f" ({item.rule})" if item.rule else ""
+        click.echo(f"{item.source} {verdict} {namespace}{by}")
+        for reason in item.reasons:
+            click.echo(f"  {reason}")
