@@ -44,7 +44,7 @@ def _documents(stream: IO[str], name: str) -> Iterator[Document]:
             where = f"{name}:{line}"
             if not isinstance(raw, Mapping):
                 raise errors.ManifestError(
-                    f"{where}: a document is a {type(raw).__name__}, not a Kubernetes object; each YAML "
+                    f"{where}: a document is a {_yaml_type(raw)}, not a Kubernetes object; each YAML "
                     f"document must be a mapping with apiVersion, kind and metadata"
                 )
             body = _plain(raw)
@@ -59,6 +59,10 @@ def _documents(stream: IO[str], name: str) -> Iterator[Document]:
         ) from exc
     except YAMLError as exc:
         raise errors.ManifestError(f"{name}: malformed YAML: {exc}") from exc
+
+
+def _yaml_type(value: object) -> str:
+    return "list" if isinstance(value, list) else "string" if isinstance(value, str) else type(value).__name__
 
 
 def _unwrap(body: dict[str, object], where: str) -> Iterator[Document]:

@@ -243,14 +243,13 @@ def _compare(copy: Copy, observed: ConfigObject | None, cluster_name: str) -> Ac
             reason=f"selected by {copy.rule}",
         )
     owner = origin.owner_of(observed, cluster_name)
-    if owner != copy.source:
-        held = f"a copy of {owner}" if owner is not None else f"an unmanaged {observed.ref.kind}"
+    if owner is None:
         return Conflict(
             ref=copy.ref,
             sources=(copy.source,),
-            reason=f"copy of {copy.source} not written: {held} with that name exists in namespace "
-            f"{copy.ref.namespace}; cfgsync leaves it untouched. Delete or rename it, or choose another copy "
-            f"name ({vocabulary.COPY_NAME})",
+            reason=f"copy of {copy.source} not written: an unmanaged {observed.ref.kind} with that name "
+            f"exists in namespace {copy.ref.namespace}; cfgsync leaves it untouched. Delete or rename it, "
+            f"or choose another copy name ({vocabulary.COPY_NAME})",
         )
     before = manifests.to_manifest(observed)
     after = manifests.to_manifest(copy)
@@ -264,6 +263,8 @@ def _compare(copy: Copy, observed: ConfigObject | None, cluster_name: str) -> Ac
             reason="copy is up to date",
         )
     patch = tuple(jsonpatch.make_patch(before, after).patch)
+    # A managed copy of a source that no longer wants it (else two rules would collide) is ours to reuse.
+    taken_over = f"takes over a stale copy of {owner}; " if owner != copy.source else ""
     fields = sorted({str(op["path"]).split("/")[1] + _sub(op) for op in patch})
     data_changed = observed.data != copy.data or observed.binary_data != copy.binary_data
     replace = bool(observed.immutable) and (data_changed or copy.immutable is not True)
@@ -274,9 +275,8 @@ def _compare(copy: Copy, observed: ConfigObject | None, cluster_name: str) -> Ac
         desired=copy,
         observed=observed,
         patch=patch,
-        reason=(
-            "immutable copy differs, so it is deleted and created again: " if replace else "copy differs: "
-        )
+        reason=taken_over
+        + ("immutable copy differs, so it is deleted and created again: " if replace else "copy differs: ")
         + ", ".join(fields),
     )
 

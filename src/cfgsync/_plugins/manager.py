@@ -95,8 +95,23 @@ def load_plugins(*, only: Collection[str] | None = None, extra: Iterable[object]
                 f"plugin {entry.name!r} ({entry.value}) cannot be loaded: {type(exc).__name__}: {exc}; "
                 f"reinstall it, or leave it out with CFGSYNC_PLUGINS"
             ) from exc
-        manager.register(plugin, name=entry.name)
+        _register(manager, plugin, entry.name)
     for index, plugin in enumerate(extra):
-        manager.register(plugin, name=getattr(plugin, "__name__", f"extra-{index}"))
-    manager.check_pending()
+        _register(manager, plugin, getattr(plugin, "__name__", f"extra-{index}"))
+    try:
+        manager.check_pending()
+    except pluggy.PluginValidationError as exc:
+        name = manager.get_name(exc.plugin) or repr(exc.plugin)
+        raise errors.PluginError(
+            f"plugin {name!r} is invalid: {exc}; see docs/plugins.md for the hooks"
+        ) from exc
     return PluginHooks(manager)
+
+
+def _register(manager: pluggy.PluginManager, plugin: object, name: str) -> None:
+    try:
+        manager.register(plugin, name=name)
+    except pluggy.PluginValidationError as exc:
+        raise errors.PluginError(
+            f"plugin {name!r} is invalid: {exc}; see docs/plugins.md for the hooks"
+        ) from exc
