@@ -19,7 +19,8 @@ __all__ = ["LabelSelector", "Operator", "Requirement", "RequirementResult"]
 
 _NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")
 _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
-# Kubernetes takes exactly these four blanks; any other character (a NUL too) is part of a word.
+# Kubernetes takes exactly these four blanks; any other character is part of a word. Unlike Go's lexer,
+# which stops at a NUL byte (so "\x00x" would select everything), a NUL here is just an invalid character.
 _TOKEN = re.compile(r"[ \t\r\n]*(?:(?P<symbol>!=|==|[=!(),<>])|(?P<word>[^ \t\r\n=!(),<>]+))")
 _INT64_LIMIT = 2**63
 _KEY_HINT = 'label keys look like "team" or "example.com/team"'
@@ -54,7 +55,11 @@ _STRUCTURED_NAME = {operator: name for name, operator in _STRUCTURED.items()}
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Requirement:
-    """One condition on one label; a selector matches a label map when all its requirements do."""
+    """One condition on one label; a selector matches a label map when all its requirements do.
+
+    Build requirements with :meth:`LabelSelector.parse` or :meth:`LabelSelector.from_structured`,
+    which validate them; constructing one directly only sorts and de-duplicates its values.
+    """
 
     key: str
     """The label key, e.g. ``team`` or ``example.com/team``."""
@@ -139,7 +144,10 @@ class LabelSelector:
             _checked(f"{where}.matchLabels[{k}]", k, Operator.EQUALS, [v]) for k, v in match_labels.items()
         ]
         for index, item in enumerate(match_expressions):
-            path, operator = f"{where}.matchExpressions[{index}]", _STRUCTURED.get(str(item.get("operator")))
+            path = f"{where}.matchExpressions[{index}]"
+            if not isinstance(item, Mapping):
+                raise _structured_error(path, f"{item!r} is not a mapping of key, operator and values")
+            operator = _STRUCTURED.get(str(item.get("operator")))
             if unknown := sorted(set(item) - {"key", "operator", "values"}):
                 raise _structured_error(
                     path, f"unknown field {unknown[0]!r}; the fields are key, operator, values"
@@ -228,8 +236,10 @@ def _structured_error(path: str, problem: str) -> errors.SelectorError:
 
 def _checked(path: str, key: object, operator: Operator, values: object) -> Requirement:
     """Validate one requirement of the structured form; ``path`` names it in errors."""
-    if not isinstance(key, str) or not isinstance(values, list | tuple):
-        raise _structured_error(path, f"label key {key!r} or values {values!r} are not a string and a list")
+    if not isinstance(key, str):
+        raise _structured_error(path, f"label key {key!r} is not a string")
+    if not isinstance(values, list | tuple):
+        raise _structured_error(path, f"values {values!r} are not a list")
     if why := _key_problem(key):
         raise _structured_error(path, f"label key {key!r} is invalid ({why}); {_KEY_HINT}")
     if (operator in _SETS or operator is Operator.EQUALS) != bool(values):
@@ -353,11 +363,7 @@ class _Parser:
                 if awaiting:  # "()" and "(a,)" hold the empty value
                     values.append("")
                 return tuple(values)
+            elif token.kind == "end":
+                self.fail(token, 'a value or ")"' if awaiting else '")"', f"close the list, {example}")
             else:
-                wanted = '"," or ")"' if not awaiting else 'a value, "," or ")"'
-                if token.kind == "end":
-                    wanted, example = (
-                        ('")"' if not awaiting else 'a value or ")"'),
-                        f"close the list, {example}",
-                    )
-                self.fail(token, wanted, example)
+                self.fail(token, 'a value, "," or ")"' if awaiting else '"," or ")"', example)
