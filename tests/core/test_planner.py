@@ -296,6 +296,18 @@ def test_excluded_namespaces_never_get_copies() -> None:
     assert [c.ref.namespace for c in result.copies] == ["b"]
 
 
+def test_rule_naming_an_excluded_namespace_is_warned() -> None:
+    source = config_map("demo", "x", annotations={"cfgsync.io/namespaces": "kube-system,a"})
+    spaces = [*SPACES, namespace("kube-system")]
+    result = plan([source], spaces, settings=PlanSettings(excluded_namespaces=("kube-*",)))
+    assert [c.ref.namespace for c in result.copies] == ["a"]
+    (warning,) = result.warnings
+    assert (
+        "names namespace kube-system, which is excluded for every rule (--exclude-namespace kube-*)"
+        in str(warning)
+    )
+
+
 def test_invalid_rule_is_a_problem_and_the_rest_is_planned() -> None:
     bad = config_map("demo", "bad", annotations={KUBED: "env in ("})
     result = plan([omni(), bad], SPACES)

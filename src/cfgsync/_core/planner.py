@@ -7,7 +7,7 @@ manager in practice), so the planner never imports the plugin machinery.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Protocol
@@ -15,7 +15,7 @@ from typing import Protocol
 import jsonpatch
 
 from cfgsync import errors
-from cfgsync._core import manifests, origin, vocabulary
+from cfgsync._core import manifests, names, origin, vocabulary
 from cfgsync._core.model import (
     SOURCE_KINDS,
     Action,
@@ -127,6 +127,7 @@ def plan_copies(
         and settings.source_namespace in {None, obj.ref.namespace}
     }
     found, problems, warnings = collect_rules(by_ref, rules)
+    warnings.extend(_excluded_by_name(found, settings.excluded_namespaces))
     targets = [
         ns
         for ns in sorted(namespaces, key=lambda ns: ns.name)
@@ -203,6 +204,21 @@ def _reconcile(
         else:
             actions.append(outcome)
     return actions, conflicts
+
+
+def _excluded_by_name(found: Iterable[Rule], excluded: tuple[str, ...]) -> Iterator[Problem]:
+    """A rule that names a globally excluded namespace outright is told so, not silently ignored."""
+    for rule in found:
+        for name in rule.targets.names or ():
+            hit = next((p for p in excluded if not names.is_glob(name) and fnmatchcase(name, p)), None)
+            if hit is not None:
+                yield Problem(
+                    subject=rule.origin,
+                    ref=rule.source,
+                    message=f"{rule.source} names namespace {name}, which is excluded for every rule "
+                    f"(--exclude-namespace {hit}); no copy goes there. Remove it from the rule or the "
+                    f"exclusion",
+                )
 
 
 def _make_copy(base: _Base, ns: Namespace, hooks: CopyHooks) -> tuple[Copy, Veto | None]:
