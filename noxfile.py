@@ -1,9 +1,11 @@
-"""Developer sessions: tests, e2e, lint, typing, bench, docs, controlplane.
+"""Developer sessions: tests, e2e, lint, typing, bench, docs, controlplane, manifests.
 
 Every session installs the project through one helper so they all test the same thing.
 """
 
 from __future__ import annotations
+
+import sys
 
 import nox
 
@@ -11,7 +13,7 @@ nox.options.sessions = ["lint", "typing", "tests"]
 nox.options.reuse_venv = "yes"
 
 PYTHON = "3.11"
-PLUGINS = ["plugins/cfgsync-key-prefix"]
+PLUGINS = ["plugins/cfgsync-key-prefix", "plugins/cfgsync-secret-reference"]
 
 
 def install(session: nox.Session, *extras: str, plugins: bool = True) -> None:
@@ -67,3 +69,18 @@ def bench(session: nox.Session) -> None:
     """Benchmarks (not part of the test run); figures land in bench-results/."""
     install(session, "test")
     session.run("python", "benchmarks/run.py", *session.posargs)
+
+
+@nox.session(venv_backend="none")
+def controlplane(session: nox.Session) -> None:
+    """A real etcd + kube-apiserver for manual work: `-- up --kubeconfig FILE` / `-- down --kubeconfig FILE`.
+
+    The harness (tests/controlplane) needs only the standard library, so it runs in nox's own interpreter.
+    """
+    session.run(sys.executable, "-m", "controlplane", *session.posargs, env={"PYTHONPATH": "tests"})
+
+
+@nox.session(venv_backend="none")
+def manifests(session: nox.Session) -> None:
+    """Regenerate deploy/manifests/ from the Helm chart (builds the pinned helm on first use; needs Go)."""
+    session.run(sys.executable, "-m", "deploy.chart", env={"PYTHONPATH": "tests"})

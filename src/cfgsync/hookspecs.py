@@ -15,6 +15,8 @@ controller). The built-in key filtering, key renaming and copy naming are plugin
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pluggy
 
 from cfgsync._core.model import ConfigObject, Copy, Namespace
@@ -47,4 +49,20 @@ def cfgsync_veto_copy(copy: Copy, source: ConfigObject, namespace: Namespace, ru
 
     A vetoed copy is not written (and an existing one is deleted); the veto is reported with the
     plugin's name and reason.
+    """
+
+
+@hookspec(firstresult=True)
+def cfgsync_tree_object(copy: Copy, source: ConfigObject) -> Mapping[str, object] | None:
+    """Return the object to write to a rendered tree instead of the copy, or None to write the copy.
+
+    Stops at the first non-None result. Called for every copy ``cfgsync render -o`` writes to a
+    directory (and ``cfgsync diff`` compares), since such files usually end up in git; output on
+    stdout (pipelines, the ArgoCD plugin, the KRM function) never calls it. The use it is made for:
+    a Secret copy replaced by an object that refers to the value instead of holding it (an encrypted
+    Secret, an external-secret reference). A Secret copy no plugin replaces is refused unless
+    ``--allow-secrets``, and so is a replacement of kind ``Secret``. The object needs ``apiVersion``,
+    ``kind`` and ``metadata.name``; it is written to ``<namespace>/<kind>-<name>.yaml`` in the copy's
+    namespace. ``source`` is the object the copy was made from; :func:`cfgsync.to_manifest` gives
+    the copy as it would be written.
     """

@@ -48,7 +48,7 @@ def test_render_json_is_a_list_of_the_same_objects(cfgsync_cli: Run) -> None:
 
 def test_render_into_a_directory(cfgsync_cli: Run, tmp_path: Path) -> None:
     out = tmp_path / "rendered"
-    result = cfgsync_cli("render", "examples/basic", "-o", str(out))
+    result = cfgsync_cli("render", "examples/basic", "-o", str(out), "--allow-secrets")
     assert result.returncode == 0, result.stderr
     files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.yaml"))
     assert "team-a/secret-registry-pull.yaml" in files

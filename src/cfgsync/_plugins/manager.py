@@ -6,8 +6,8 @@ I/O: imports plugin modules found through the ``cfgsync`` entry-point group.
 from __future__ import annotations
 
 import importlib.metadata
-from collections.abc import Collection, Iterable
-from typing import Any
+from collections.abc import Collection, Iterable, Mapping
+from typing import Any, TypeGuard
 
 import pluggy
 
@@ -25,6 +25,7 @@ class PluginHooks:
 
     def __init__(self, manager: pluggy.PluginManager) -> None:
         self.manager = manager
+        self._orders: dict[str, list[pluggy.HookImpl]] = {}
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -32,8 +33,12 @@ class PluginHooks:
         return tuple(sorted(name for name, _ in self.manager.list_name_plugin() if name))
 
     def _call_order(self, hook: Any) -> list[pluggy.HookImpl]:
-        # pluggy calls the last entry first; the transform chain keeps that order.
-        return list(reversed(hook.get_hookimpls()))
+        # pluggy calls the last entry first; the transform chain keeps that order. Every plugin is
+        # registered before the planner runs, so the order is worked out once per hook, not per copy.
+        order = self._orders.get(hook.name)
+        if order is None:
+            order = self._orders[hook.name] = list(reversed(hook.get_hookimpls()))
+        return order
 
     def _call(self, impl: pluggy.HookImpl, copy: Copy, kwargs: dict[str, object]) -> object:
         args = {name: kwargs[name] for name in impl.argnames}
@@ -49,8 +54,9 @@ class PluginHooks:
 
     def transform(self, copy: Copy, *, source: ConfigObject, namespace: Namespace, rule: Rule) -> Copy:
         """Run the transform chain; each plugin sees the copy the one before it returned."""
+        kwargs: dict[str, object] = {"copy": copy, "source": source, "namespace": namespace, "rule": rule}
         for impl in self._call_order(self.manager.hook.cfgsync_transform_copy):
-            kwargs: dict[str, object] = {"copy": copy, "source": source, "namespace": namespace, "rule": rule}
+            kwargs["copy"] = copy
             result = self._call(impl, copy, kwargs)
             if result is None:
                 continue
@@ -69,12 +75,41 @@ class PluginHooks:
 
     def veto(self, copy: Copy, *, source: ConfigObject, namespace: Namespace, rule: Rule) -> Veto | None:
         """The first plugin's refusal, or None."""
+        kwargs: dict[str, object] = {"copy": copy, "source": source, "namespace": namespace, "rule": rule}
         for impl in self._call_order(self.manager.hook.cfgsync_veto_copy):
-            kwargs: dict[str, object] = {"copy": copy, "source": source, "namespace": namespace, "rule": rule}
             reason = self._call(impl, copy, kwargs)
             if reason is not None:
                 return Veto(ref=copy.ref, source=copy.source, plugin=impl.plugin_name, reason=str(reason))
         return None
+
+    def tree_object(self, copy: Copy, *, source: ConfigObject) -> Mapping[str, object] | None:
+        """The first plugin's replacement for a copy written to a rendered tree, or None."""
+        for impl in self._call_order(self.manager.hook.cfgsync_tree_object):
+            kwargs: dict[str, object] = {"copy": copy, "source": source}
+            result = self._call(impl, copy, kwargs)
+            if result is None:
+                continue
+            if not _is_object(result):
+                raise errors.PluginError(
+                    f"plugin {impl.plugin_name!r} returned no Kubernetes object for {copy.ref}; "
+                    f"cfgsync_tree_object must return apiVersion, kind and metadata.name, or None"
+                )
+            namespace = result["metadata"].get("namespace", copy.ref.namespace)
+            if namespace != copy.ref.namespace:
+                raise errors.PluginError(
+                    f"plugin {impl.plugin_name!r} moved {copy.ref} to namespace {namespace!r}; "
+                    f"the object it writes instead must stay in the copy's namespace"
+                )
+            return result
+        return None
+
+
+def _is_object(value: object) -> TypeGuard[Mapping[str, Any]]:
+    """True for a mapping with non-empty string apiVersion, kind and metadata.name."""
+    if not isinstance(value, Mapping) or not isinstance(value.get("metadata"), Mapping):
+        return False
+    fields = (value.get("apiVersion"), value.get("kind"), value["metadata"].get("name"))
+    return all(isinstance(v, str) and v for v in fields)
 
 
 def load_plugins(*, only: Collection[str] | None = None, extra: Iterable[object] = ()) -> PluginHooks:

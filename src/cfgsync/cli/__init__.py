@@ -8,7 +8,7 @@ from __future__ import annotations
 import click
 
 import cfgsync
-from cfgsync.cli import render
+from cfgsync.cli import gitops, render
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -19,3 +19,4 @@ def main() -> None:
 
 main.add_command(render.render)
 main.add_command(render.explain_command)
+gitops.register(main)

@@ -6,6 +6,7 @@ I/O: reads files and stdin, writes stdout, stderr and output directories.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO
 
@@ -14,7 +15,7 @@ import click
 import cfgsync
 from cfgsync import errors
 from cfgsync._adapters import output, tree
-from cfgsync._core import explain, manifests
+from cfgsync._core import explain
 from cfgsync.cli._common import fail, plugins, progress, settings, warn, with_common
 
 
@@ -22,6 +23,14 @@ from cfgsync.cli._common import fail, plugins, progress, settings, warn, with_co
 @click.argument("paths", nargs=-1, required=True)
 @click.option(
     "-o", "--output-dir", type=click.Path(path_type=Path), help="Write one file per copy into this directory."
+)
+@click.option(
+    "--kustomization", is_flag=True, help="With -o: also write a kustomization.yaml listing every file."
+)
+@click.option(
+    "--allow-secrets",
+    is_flag=True,
+    help="With -o: write Secret copies in plain form (refused by default: the tree is made for git).",
 )
 @click.option(
     "--format",
@@ -40,6 +49,8 @@ from cfgsync.cli._common import fail, plugins, progress, settings, warn, with_co
 def render(
     paths: tuple[str, ...],
     output_dir: Path | None,
+    kustomization: bool,
+    allow_secrets: bool,
     fmt: str,
     strict: bool,
     cluster_name: str,
@@ -52,32 +63,49 @@ def render(
     """
     try:
         found = cfgsync.load_manifests(paths, stdin=sys.stdin)
+        hooks = plugins()
         plan = cfgsync.plan_inventory(
-            found, settings=settings(cluster_name, source_namespace, exclude), plugins=plugins()
+            found, settings=settings(cluster_name, source_namespace, exclude), plugins=hooks
         )
         cfgsync.check_plan(plan)
         warn(plan, strict=strict)
         copies = progress(list(plan.copies), "rendered")
         if output_dir is not None:
-            files = (
-                (
-                    tree.copy_path(c.ref.namespace, c.ref.kind, c.ref.name),
-                    output.dump_yaml(manifests.to_manifest(c)),
-                )
-                for c in copies
-            )
+            files = tree_files(copies, found, hooks, allow_secrets=allow_secrets, kustomization=kustomization)
             result = tree.write_tree(output_dir, files)
             counts = f"{result.written} written, {result.unchanged} unchanged, {result.removed} removed"
             click.echo(f"{output_dir}: {counts}", err=True)
             return
         stream: IO[str] = sys.stdout
-        docs = (manifests.to_manifest(c) for c in copies)
         if fmt == "json":
-            output.write_json_list(docs, stream)
+            output.write_copies_json(copies, stream)
         else:
-            output.write_yaml_stream(docs, stream)
+            output.write_copies_yaml(copies, stream)
     except errors.CfgsyncError as exc:
         fail(exc)
+
+
+def tree_files(
+    copies: Iterable[cfgsync.Copy],
+    found: cfgsync.Inventory,
+    hooks: cfgsync.PluginHooks,
+    *,
+    allow_secrets: bool,
+    kustomization: bool,
+) -> Iterator[tuple[str, str]]:
+    """The files of a rendered tree (``render -o``, ``diff``), with the plugins' replacements."""
+    sources = {obj.ref: obj for obj in found.objects}
+
+    def replace(copy: cfgsync.Copy) -> Mapping[str, object] | None:
+        return hooks.tree_object(copy, source=sources[copy.source])
+
+    return tree.copy_files(
+        copies,
+        replace=replace,
+        emit=output.CopyEmitter().render,
+        allow_secrets=allow_secrets,
+        kustomization=kustomization,
+    )
 
 
 @click.command(name="explain")

@@ -1,7 +1,8 @@
-"""Running the real ``cfgsync`` command as a user would: a fresh process."""
+"""Shared pytest configuration and fixtures for the whole suite."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -9,7 +10,10 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+# The real control plane (etcd + kube-apiserver) and its fixtures: control_plane, kube_api, namespace.
+pytest_plugins = ["controlplane.fixtures"]
+
+REPO = Path(__file__).resolve().parents[1]
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -22,7 +26,7 @@ def repo() -> Path:
 
 @pytest.fixture
 def cfgsync_cli() -> Run:
-    """Run ``python -m cfgsync ARGS`` and return the completed process (never raises on exit codes)."""
+    """Run ``python -m cfgsync ARGS`` the way a user does and return the completed process (never raises on exit codes)."""
 
     def run(
         *args: str, stdin: str | None = None, cwd: Path | None = None
@@ -35,6 +39,9 @@ def cfgsync_cli() -> Run:
             cwd=cwd or REPO,
             timeout=120,
             check=False,
+            # No installed plugin loads: the example plugins installed beside cfgsync (one replaces
+            # Secret copies in rendered trees) must not change what these tests of cfgsync itself see.
+            env={**os.environ, "CFGSYNC_PLUGINS": ""},
         )
 
     return run

@@ -1,0 +1,331 @@
+"""The KRM function: a ``ResourceList`` in, the same items plus the copies out (kustomize, kpt).
+
+Does no I/O itself: it parses and writes the text the command line hands it. ruamel.yaml's
+round-trip mode reads and writes the list, so the input items go out exactly as they came: quoting,
+comments, and the bookkeeping annotations kustomize and kpt put on them (``config.k8s.io/id``,
+``internal.config.kubernetes.io/*``) by which they recognise the items they sent.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+from ruamel.yaml.scalarstring import LiteralScalarString
+
+from cfgsync import errors
+from cfgsync._adapters import streams, tree
+from cfgsync._core import inventory, planner, vocabulary
+from cfgsync._core.inventory import Document
+from cfgsync._core.model import ObjectRef, Plan
+
+API_GROUP: Final = "config.kubernetes.io"
+"""The group of ``ResourceList``; ``v1`` and ``v1beta1`` are read, and answered in the same version."""
+API_VERSIONS: Final = (f"{API_GROUP}/v1", f"{API_GROUP}/v1beta1")
+"""The ResourceList versions understood."""
+SETTINGS_KIND: Final = "SyncSettings"
+"""Kind (``cfgsync.io/v1alpha1``) of the functionConfig that carries settings and extra SyncRules."""
+COPIES_DIR: Final = "copies"
+"""Copies get ``config.kubernetes.io/path`` ``copies/<namespace>/<kind>-<name>.yaml``."""
+
+PATH: Final = "config.kubernetes.io/path"
+INDEX: Final = "config.kubernetes.io/index"
+INTERNAL_PATH: Final = "internal.config.kubernetes.io/path"
+INTERNAL_INDEX: Final = "internal.config.kubernetes.io/index"
+_BOOKKEEPING_PREFIXES: Final = (
+    "internal.config.kubernetes.io/",
+    "config.kubernetes.io/",
+    "kustomize.config.k8s.io/",
+)
+_BOOKKEEPING_KEYS: Final = frozenset({"config.k8s.io/id"})
+_SPEC_FIELDS: Final = frozenset({"clusterName", "sourceNamespace", "excludeNamespaces", "rules"})
+_CONFIGMAP_KEYS: Final = frozenset({"cluster-name", "source-namespace", "exclude-namespaces"})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Result:
+    """One entry of the ResourceList's ``results``."""
+
+    severity: str
+    """``error``, ``warning`` or ``info``."""
+    message: str
+    """What is wrong and how to fix it; never a Secret value."""
+    ref: ObjectRef | None = None
+    """The object it is about, when known."""
+    file: tuple[str, int] | None = None
+    """The item's ``config.kubernetes.io/path`` and index, when known."""
+
+    def to_data(self) -> dict[str, object]:
+        """The result as ResourceList data."""
+        data: dict[str, object] = {"message": self.message, "severity": self.severity}
+        if self.ref is not None:
+            data["resourceRef"] = {
+                "apiVersion": "v1",
+                "kind": self.ref.kind,
+                "name": self.ref.name,
+                "namespace": self.ref.namespace,
+            }
+        if self.file is not None:
+            data["file"] = {"path": self.file[0], "index": self.file[1]}
+        return data
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FunctionOutput:
+    """What the function answers."""
+
+    text: str
+    """The ResourceList to write to stdout."""
+    failed: bool
+    """True when a result is an error: the function must exit non-zero."""
+    copies: int = 0
+    """How many copies were added."""
+    results: tuple[Result, ...] = field(default=())
+    """The results, also in ``text``."""
+
+
+def _yaml() -> YAML:
+    yaml = YAML(typ="rt")
+    yaml.preserve_quotes = True
+    yaml.width = 1 << 16  # never fold long values (certificates, JSON) across lines
+    return yaml
+
+
+def run_function(text: str, *, hooks: planner.CopyHooks) -> FunctionOutput:
+    """Run the function on a ResourceList; raise :class:`ManifestError` when the input is no ResourceList."""
+    yaml = _yaml()
+    resource_list = _load(yaml, text)
+    items = resource_list.get("items") or []
+    if not isinstance(items, list) or not all(isinstance(i, Mapping) for i in items):
+        raise errors.ManifestError("ResourceList: items must be a list of objects")
+    settings, rule_docs = read_function_config(_plain(resource_list.get("functionConfig")))
+    located = [_locate(index, item) for index, item in enumerate(items)]
+    documents = [doc for doc, _, _ in located] + rule_docs
+    try:
+        found = inventory.build_inventory(documents)
+    except errors.ManifestError as exc:
+        return _answer(yaml, resource_list, items, _blame(located, exc), copies=())
+    plan = planner.plan_copies(
+        found.objects, found.namespaces, found.objects, rules=found.rules, settings=settings, hooks=hooks
+    )
+    results = _plan_results(plan, {ref: file for _, ref, file in located if ref is not None})
+    if any(r.severity == "error" for r in results):
+        return _answer(yaml, resource_list, items, results, copies=())
+    emitted = streams.carry_out(
+        (streams.Item(body=item, ref=ref) for item, (_, ref, _) in zip(items, located, strict=True)), plan
+    )
+    copies = [_with_bookkeeping(manifest, original) for manifest, original in emitted.copies]
+    kept = [item.body for item in emitted.kept]
+    return _answer(yaml, resource_list, kept, results, copies=copies)
+
+
+def _plain(value: object) -> object:
+    """ruamel's round-trip values as plain data (the core reads str, int, bool, lists and dicts)."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    for plain in (bool, str, int, float):
+        # ruamel's scalar types subclass these; bool first, since bool is an int.
+        if isinstance(value, plain):
+            return plain(value)
+    return value if value is None else str(value)
+
+
+def _load(yaml: YAML, text: str) -> Any:
+    try:
+        resource_list = yaml.load(text)
+    except YAMLError as exc:
+        raise errors.ManifestError(f"ResourceList on stdin: malformed YAML: {exc}") from exc
+    if not isinstance(resource_list, Mapping):
+        raise errors.ManifestError(
+            "stdin holds no ResourceList; run cfgsync krm as a kustomize or kpt function, which sends one"
+        )
+    if resource_list.get("kind") != "ResourceList" or resource_list.get("apiVersion") not in API_VERSIONS:
+        raise errors.ManifestError(
+            f"stdin holds {resource_list.get('apiVersion')}/{resource_list.get('kind')}, not a ResourceList "
+            f"({' or '.join(API_VERSIONS)})"
+        )
+    return resource_list
+
+
+def read_function_config(config: object) -> tuple[planner.PlanSettings, list[Document]]:
+    """Settings and extra SyncRule documents from a ``SyncSettings`` or ``ConfigMap`` functionConfig."""
+    if config is None or config == {}:
+        return planner.DEFAULT_SETTINGS, []
+    where = "functionConfig"
+    if not isinstance(config, Mapping):
+        raise errors.ManifestError(f"{where}: must be an object")
+    kind, api_version = config.get("kind"), config.get("apiVersion")
+    if kind == "ConfigMap" and api_version == "v1":
+        data = config.get("data") or {}
+        if not isinstance(data, Mapping):
+            raise errors.ManifestError(f"{where}: data must be a mapping")
+        _only(data, _CONFIGMAP_KEYS, f"{where} data")
+        return _settings(
+            data.get("cluster-name"),
+            data.get("source-namespace"),
+            [p.strip() for p in str(data.get("exclude-namespaces", "")).split(",") if p.strip()],
+            where=f"{where} data",
+        ), []
+    if kind == SETTINGS_KIND and api_version == vocabulary.SYNC_RULE_API_VERSION:
+        spec = config.get("spec") or {}
+        if not isinstance(spec, Mapping):
+            raise errors.ManifestError(f"{where}: spec must be a mapping")
+        _only(spec, _SPEC_FIELDS, f"{where} spec")
+        exclude = spec.get("excludeNamespaces") or []
+        if not isinstance(exclude, list) or not all(isinstance(p, str) for p in exclude):
+            raise errors.ManifestError(f"{where}: spec.excludeNamespaces must be a list of strings")
+        rules = spec.get("rules") or []
+        if not isinstance(rules, list) or not all(isinstance(r, Mapping) for r in rules):
+            raise errors.ManifestError(f"{where}: spec.rules must be a list of SyncRule objects")
+        docs = [Document(body=r, where=f"{where} spec.rules[{i}]") for i, r in enumerate(rules)]
+        for doc in docs:
+            if doc.body.get("kind") != vocabulary.SYNC_RULE_KIND:
+                raise errors.ManifestError(f"{doc.where}: must be a {vocabulary.SYNC_RULE_KIND}")
+        settings = _settings(spec.get("clusterName"), spec.get("sourceNamespace"), exclude, where=where)
+        return settings, docs
+    raise errors.ManifestError(
+        f"{where}: {api_version}/{kind} is not understood; use a {vocabulary.SYNC_RULE_API_VERSION} "
+        f"{SETTINGS_KIND} (spec: clusterName, sourceNamespace, excludeNamespaces, rules) or a v1 ConfigMap "
+        f"(data: {', '.join(sorted(_CONFIGMAP_KEYS))})"
+    )
+
+
+def _only(mapping: Mapping[str, object], allowed: frozenset[str], where: str) -> None:
+    unknown = sorted(set(mapping) - allowed)
+    if unknown:
+        raise errors.ManifestError(
+            f"{where}: unknown setting {unknown[0]!r}; known settings: {', '.join(sorted(allowed))}"
+        )
+
+
+def _settings(cluster: object, source: object, exclude: Sequence[str], *, where: str) -> planner.PlanSettings:
+    for name, value in (("cluster name", cluster), ("source namespace", source)):
+        if value is not None and not isinstance(value, str):
+            raise errors.ManifestError(f"{where}: the {name} must be a string, got {value!r}")
+    return planner.PlanSettings(
+        cluster_name=str(cluster or ""),
+        source_namespace=str(source) if source else None,
+        excluded_namespaces=tuple(exclude),
+    )
+
+
+def _item_file(item: Mapping[str, Any]) -> tuple[str, int] | None:
+    annotations = (item.get("metadata") or {}).get("annotations") or {}
+    path = annotations.get(INTERNAL_PATH) or annotations.get(PATH)
+    if not path:
+        return None
+    index = annotations.get(INTERNAL_INDEX) or annotations.get(INDEX) or 0
+    return str(path), int(index) if str(index).isdigit() else 0
+
+
+def _locate(index: int, item: Mapping[str, Any]) -> tuple[Document, ObjectRef | None, tuple[str, int] | None]:
+    """The item as cfgsync plans with it (bookkeeping annotations left out), its identity and file."""
+    body = _plain(item)
+    assert isinstance(body, dict)
+    meta = body.get("metadata")
+    if isinstance(meta, dict) and isinstance(meta.get("annotations"), dict):
+        # The functions' bookkeeping names the item it is on; a copy carrying its source's would be
+        # taken by kustomize for the source itself.
+        kept = {k: v for k, v in meta["annotations"].items() if not is_bookkeeping(k)}
+        body = {**body, "metadata": {**meta, "annotations": kept}}
+    file = _item_file(item)
+    where = f"items[{index}]" + (f" ({file[0]})" if file else "")
+    return Document(body=body, where=where), streams.config_ref(body), file
+
+
+def is_bookkeeping(key: str) -> bool:
+    """True for the annotations kustomize and kpt use to track items (never copied onto copies)."""
+    return key in _BOOKKEEPING_KEYS or key.startswith(_BOOKKEEPING_PREFIXES)
+
+
+def _blame(
+    located: Sequence[tuple[Document, ObjectRef | None, tuple[str, int] | None]], exc: errors.ManifestError
+) -> list[Result]:
+    """One error result per invalid item, found by reading each alone; else the whole message."""
+    results: list[Result] = []
+    for doc, ref, file in located:
+        try:
+            inventory.build_inventory([doc])
+        except errors.ManifestError as single:
+            results.append(Result(severity="error", message=str(single), ref=ref, file=file))
+    return results or [Result(severity="error", message=str(exc))]
+
+
+def _plan_results(plan: Plan, files: Mapping[ObjectRef, tuple[str, int] | None]) -> list[Result]:
+    results = [
+        Result(severity="error", message=p.message, ref=p.ref, file=files.get(p.ref) if p.ref else None)
+        for p in plan.problems
+    ]
+    results += [
+        Result(severity="warning", message=f"conflict: {c.reason}", ref=c.ref, file=files.get(c.ref))
+        for c in plan.conflicts
+    ]
+    results += [
+        Result(
+            severity="warning",
+            message=f"copy {v.ref} vetoed by plugin {v.plugin}: {v.reason}",
+            ref=v.source,
+            file=files.get(v.source),
+        )
+        for v in plan.vetoes
+    ]
+    results += [Result(severity="warning", message=str(w)) for w in plan.warnings]
+    return results
+
+
+def _with_bookkeeping(manifest: Mapping[str, Any], original: streams.Item | None) -> dict[str, Any]:
+    """A copy with a file to go to: the one of the item it replaces, else its own under ``copies/``."""
+    meta = dict(manifest["metadata"])
+    annotations = dict(meta.get("annotations", {}))
+    old = original.body.get("metadata") if original is not None else None
+    old_annotations = old.get("annotations") if isinstance(old, Mapping) else None
+    if isinstance(old_annotations, Mapping):
+        annotations.update({k: v for k, v in old_annotations.items() if is_bookkeeping(k)})
+    else:
+        path = f"{COPIES_DIR}/{tree.copy_path(meta['namespace'], manifest['kind'], meta['name'])}"
+        # Both spellings: kpt reads the internal one, older kustomize and kyaml the legacy one,
+        # and kyaml rejects a list where the two disagree.
+        annotations.update({PATH: path, INDEX: "0", INTERNAL_PATH: path, INTERNAL_INDEX: "0"})
+    meta["annotations"] = annotations
+    copy: dict[str, Any] = _literal({**manifest, "metadata": meta})
+    return copy
+
+
+def _literal(value: object) -> Any:
+    """Plain data with multi-line strings in literal block style (CA bundles stay readable)."""
+    if isinstance(value, Mapping):
+        return {k: _literal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_literal(v) for v in value]
+    if isinstance(value, str) and "\n" in value:
+        return LiteralScalarString(value)
+    return value
+
+
+def _answer(
+    yaml: YAML,
+    resource_list: Any,
+    kept: Sequence[Any],
+    results: Sequence[Result],
+    *,
+    copies: Sequence[Mapping[str, Any]],
+) -> FunctionOutput:
+    resource_list["items"] = [*kept, *copies]
+    if results:
+        resource_list["results"] = [r.to_data() for r in results]
+    elif "results" in resource_list:
+        del resource_list["results"]
+    out = io.StringIO()
+    yaml.dump(resource_list, out)
+    return FunctionOutput(
+        text=out.getvalue(),
+        failed=any(r.severity == "error" for r in results),
+        copies=len(copies),
+        results=tuple(results),
+    )

@@ -1,0 +1,173 @@
+"""ArgoCD's environment, read into typed settings for ``cfgsync argocd generate``.
+
+I/O: reads the environment mapping it is given (the command passes ``os.environ``). ArgoCD passes
+plugin parameters as JSON in ``ARGOCD_APP_PARAMETERS`` (without the defaults ``plugin.yaml``
+announces: cfgsync applies them here) and the Application's plugin env as ``ARGOCD_ENV_<NAME>``.
+Every ``ARGOCD_ENV_CFGSYNC_*`` must be a known setting: a typo is an error, not a silent default.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final
+
+from cfgsync import errors
+from cfgsync._adapters import argocd
+from cfgsync._core import planner
+
+PARAMETERS_ENV: Final = "ARGOCD_APP_PARAMETERS"
+"""JSON list of ``{"name": ..., "string" | "array" | "map": ...}``."""
+ENV_PREFIX: Final = "ARGOCD_ENV_CFGSYNC_"
+"""The Application's plugin env for cfgsync: ``ARGOCD_ENV_CFGSYNC_CLUSTER_NAME`` and so on."""
+PLUGINS_SETTING: Final = "PLUGINS"
+"""``ARGOCD_ENV_CFGSYNC_PLUGINS``: comma-separated plugins to load, as ``CFGSYNC_PLUGINS``."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Parameter:
+    """One setting, as a plugin parameter (announced in ``deploy/argocd/plugin.yaml``) and an env var."""
+
+    name: str
+    """Parameter name; the env var is ``ARGOCD_ENV_CFGSYNC_`` plus it in upper case, ``-`` as ``_``."""
+    array: bool = False
+    """An array parameter (a comma-separated list in the env var); else a string."""
+    default: str | tuple[str, ...] = ""
+    """The value when neither the parameter nor the env var is set."""
+    choices: tuple[str, ...] = ()
+    """The allowed values, when limited."""
+
+    @property
+    def env(self) -> str:
+        """The env var ArgoCD sets from the Application's ``plugin.env``."""
+        return ENV_PREFIX + self.name.upper().replace("-", "_")
+
+
+PARAMETERS: Final = (
+    Parameter(name="cluster-name"),
+    Parameter(name="source-namespace"),
+    Parameter(name="exclude-namespaces", array=True, default=()),
+    Parameter(name="output", default="all", choices=tuple(o.value for o in argocd.Output)),
+    Parameter(name="namespaces", default="declared", choices=tuple(s.value for s in argocd.NamespaceSource)),
+    Parameter(name="allow-empty", default="false", choices=("false", "true")),
+)
+"""Every setting of the plugin, in the order ``plugin.yaml`` announces them."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ArgoEnvironment:
+    """Everything ``generate`` takes from the environment."""
+
+    settings: argocd.AppSettings
+    """The typed settings."""
+    plugins: frozenset[str] | None
+    """Plugins to load (None: all installed)."""
+    access: argocd.ClusterAccess
+    """How to reach the API server for ``namespaces=cluster``."""
+    kube_version: tuple[int, int] | None
+    """``KUBE_VERSION`` (major, minor), when ArgoCD sets it."""
+
+
+def _parameters(text: str | None) -> dict[str, str | tuple[str, ...]]:
+    if not text:
+        return {}
+    where = f"{PARAMETERS_ENV} (the Application's plugin parameters)"
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise errors.CfgsyncError(f"{where}: not JSON ({exc.msg} at {exc.pos})") from exc
+    if not isinstance(raw, list):
+        raise errors.CfgsyncError(f"{where}: must be a JSON list of parameters")
+    known = {p.name: p for p in PARAMETERS}
+    values: dict[str, str | tuple[str, ...]] = {}
+    for entry in raw:
+        name = entry.get("name") if isinstance(entry, dict) else None
+        if not isinstance(name, str) or name not in known:
+            raise errors.CfgsyncError(
+                f"{where}: unknown parameter {name!r}; cfgsync knows {', '.join(known)}. Fix the "
+                f"Application's spec.source.plugin.parameters"
+            )
+        if name in values:
+            raise errors.CfgsyncError(f"{where}: parameter {name!r} is given twice")
+        param = known[name]
+        field = "array" if param.array else "string"
+        value = entry.get(field)
+        if param.array and isinstance(value, list) and all(isinstance(v, str) for v in value):
+            values[name] = tuple(value)
+        elif not param.array and isinstance(value, str):
+            values[name] = value
+        else:
+            raise errors.CfgsyncError(
+                f"{where}: parameter {name!r} takes a{'n' if param.array else ''} {field}"
+            )
+    return values
+
+
+def _from_env(environ: Mapping[str, str]) -> dict[str, str | tuple[str, ...]]:
+    known = {p.env: p for p in PARAMETERS}
+    values: dict[str, str | tuple[str, ...]] = {}
+    for key in sorted(k for k in environ if k.startswith(ENV_PREFIX)):
+        if key == ENV_PREFIX + PLUGINS_SETTING:
+            continue
+        param = known.get(key)
+        if param is None:
+            names = ", ".join([*known, ENV_PREFIX + PLUGINS_SETTING])
+            raise errors.CfgsyncError(
+                f"{key}: unknown setting (the Application's plugin env "
+                f"{key.removeprefix('ARGOCD_ENV_')}); cfgsync knows {names}"
+            )
+        text = environ[key]
+        values[param.name] = tuple(p.strip() for p in text.split(",") if p.strip()) if param.array else text
+    return values
+
+
+def _kube_version(text: str | None) -> tuple[int, int] | None:
+    if not text:
+        return None
+    parts = text.lstrip("v").split(".")
+    try:
+        return int(parts[0]), int("".join(c for c in parts[1] if c.isdigit()))
+    except (IndexError, ValueError):
+        return None  # an odd version string must not stop the render; it only informs a warning
+
+
+def read_environment(environ: Mapping[str, str]) -> ArgoEnvironment:
+    """Typed settings from ArgoCD's variables: parameters first, then env, then defaults."""
+    values = {p.name: p.default for p in PARAMETERS}
+    values.update(_from_env(environ))
+    values.update(_parameters(environ.get(PARAMETERS_ENV)))
+    for param in PARAMETERS:
+        if param.choices and values[param.name] not in param.choices:
+            raise errors.CfgsyncError(
+                f"setting {param.name} is {values[param.name]!r}; it must be one of "
+                f"{', '.join(param.choices)} (plugin parameter {param.name} or env {param.env})"
+            )
+    exclude = values["exclude-namespaces"]
+    plan = planner.PlanSettings(
+        cluster_name=str(values["cluster-name"]),
+        source_namespace=str(values["source-namespace"]) or None,
+        excluded_namespaces=exclude if isinstance(exclude, tuple) else (exclude,),
+    )
+    settings = argocd.AppSettings(
+        plan=plan,
+        output=argocd.Output(values["output"]),
+        namespaces=argocd.NamespaceSource(values["namespaces"]),
+        allow_empty=values["allow-empty"] == "true",
+        app_namespace=environ.get("ARGOCD_APP_NAMESPACE") or None,
+    )
+    plugins_text = environ.get(ENV_PREFIX + PLUGINS_SETTING)
+    plugins = (
+        None if plugins_text is None else frozenset(n.strip() for n in plugins_text.split(",") if n.strip())
+    )
+    host, port = environ.get("KUBERNETES_SERVICE_HOST"), environ.get("KUBERNETES_SERVICE_PORT")
+    kubeconfig = environ.get("KUBECONFIG") or None
+    access = argocd.ClusterAccess(
+        in_cluster=(host, port) if host and port and kubeconfig is None else None, kubeconfig=kubeconfig
+    )
+    return ArgoEnvironment(
+        settings=settings,
+        plugins=plugins,
+        access=access,
+        kube_version=_kube_version(environ.get("KUBE_VERSION")),
+    )

@@ -1,0 +1,24 @@
+"""A real, throw-away Kubernetes control plane for cfgsync's end-to-end tests and benchmarks.
+
+etcd and kube-apiserver are built from their Go modules at pinned releases (``go/``), cached outside
+the work tree, and started on 127.0.0.1 with RBAC, an admin and a restricted identity. Use it as a
+context manager (``with ControlPlane() as cp: ...``), through the pytest fixtures in
+``controlplane.fixtures``, or from the shell with ``python -m controlplane up|down --kubeconfig FILE``.
+See docs/development.md.
+"""
+
+from .build import Binaries, ControlPlaneError, GoNotFoundError, ensure_binaries, pinned_versions
+from .harness import ControlPlane
+from .pki import ADMIN_USER, RESTRICTED_GROUP, RESTRICTED_USER
+
+__all__ = [
+    "ADMIN_USER",
+    "RESTRICTED_GROUP",
+    "RESTRICTED_USER",
+    "Binaries",
+    "ControlPlane",
+    "ControlPlaneError",
+    "GoNotFoundError",
+    "ensure_binaries",
+    "pinned_versions",
+]
