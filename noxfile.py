@@ -60,7 +60,7 @@ def lint(session: nox.Session) -> None:
 def typing(session: nox.Session) -> None:
     """mypy --strict over the package, its tests and the plugins."""
     install(session, "test")
-    session.install("mypy", "types-PyYAML")
+    session.install("mypy", "types-PyYAML", "nox")
     session.run("mypy")
 
 

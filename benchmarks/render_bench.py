@@ -114,8 +114,12 @@ def main() -> None:
                 yaml_wall, yaml_rss = timed_run(["render", str(source)], sink)
                 json_wall, json_rss = timed_run(["render", "--format", "json", str(source)], sink)
             out = work / "out"
-            dir_wall, dir_rss = timed_run(["render", str(source), "-o", str(out), "--allow-secrets"], subprocess.DEVNULL)
-            again_wall, again_rss = timed_run(["render", str(source), "-o", str(out), "--allow-secrets"], subprocess.DEVNULL)
+            dir_wall, dir_rss = timed_run(
+                ["render", str(source), "-o", str(out), "--allow-secrets"], subprocess.DEVNULL
+            )
+            again_wall, again_rss = timed_run(
+                ["render", str(source), "-o", str(out), "--allow-secrets"], subprocess.DEVNULL
+            )
         finally:
             if env_note is None:
                 del os.environ["CFGSYNC_PLUGINS"]

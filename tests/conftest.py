@@ -26,7 +26,7 @@ def repo() -> Path:
 
 @pytest.fixture
 def cfgsync_cli() -> Run:
-    """Run ``python -m cfgsync ARGS`` the way a user does and return the completed process (never raises on exit codes)."""
+    """Run ``python -m cfgsync ARGS`` as a user does; return the completed process, whatever its exit code."""
 
     def run(
         *args: str, stdin: str | None = None, cwd: Path | None = None

@@ -37,6 +37,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", "e2e: needs the real kube-apiserver + etcd control plane")
 
 
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if _needs_control_plane(item):
@@ -95,7 +96,11 @@ def namespace(kube_api: Any, request: pytest.FixtureRequest) -> Iterator[str]:
     try:
         yield name
     finally:
-        core.delete_namespace(name)
+        try:
+            core.delete_namespace(name)
+        except kubernetes.client.ApiException as exc:
+            if exc.status != 404:  # the test may have deleted it itself
+                raise
 
 
 def api_client(kubeconfig: Path) -> Any:
@@ -115,7 +120,7 @@ def object_names(listing: Any) -> set[str]:
 def unique_namespace_name(hint: str) -> str:
     """A valid, unique namespace name derived from ``hint`` (e.g. a test name)."""
     stem = re.sub(r"[^a-z0-9]+", "-", hint.lower()).strip("-")[:48].strip("-") or "test"
-    return f"{stem}-{secrets.token_hex(3)}"
+    return f"{stem}-{secrets.token_hex(4)}"
 
 
 def _needs_control_plane(item: pytest.Item) -> bool:

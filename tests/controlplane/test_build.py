@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from controlplane import GoNotFoundError, build, ensure_binaries, pinned_versions
+
+TESTS_DIR = Path(__file__).resolve().parents[1]
 
 
 def test_pins_come_from_the_go_modules() -> None:
@@ -49,3 +54,24 @@ def test_without_go_or_cache_the_error_says_what_to_install(
 
     with pytest.raises(GoNotFoundError, match=r"install Go >= 1\.26"):
         ensure_binaries(progress=lambda _: None)
+
+
+def test_without_go_the_e2e_tests_are_skipped_with_the_reason(tmp_path: Path) -> None:
+    (tmp_path / "conftest.py").write_text(
+        "from controlplane import build\nbuild.find_go = lambda: None  # a machine without Go\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "test_needs_cluster.py").write_text(
+        "def test_needs_cluster(kube_api):\n    raise AssertionError('must not run')\n", encoding="utf-8"
+    )
+    env = {**os.environ, "PYTHONPATH": str(TESTS_DIR), "CFGSYNC_CONTROLPLANE_CACHE": str(tmp_path / "cache")}
+    command = [sys.executable, "-m", "pytest", "-p", "controlplane.fixtures", "-p", "no:cacheprovider",
+               "-rs", "--rootdir", str(tmp_path), "-c", os.devnull, "test_needs_cluster.py"]  # fmt: skip
+
+    result = subprocess.run(
+        command, cwd=tmp_path, env=env, capture_output=True, text=True, check=False, timeout=60
+    )
+
+    assert result.returncode == 0, result.stdout
+    assert "1 skipped" in result.stdout
+    assert "no control plane: cannot build the test control plane: no `go` on PATH" in result.stdout

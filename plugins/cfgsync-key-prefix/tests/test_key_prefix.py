@@ -15,7 +15,11 @@ SOURCE = config_map(
     {"ca.crt": "C", "notes": "N"},
     annotations={"kubed.appscode.com/sync": "", "key-prefix.cfgsync.io/prefix": "app-"},
 )
-SPACES = [namespace("platform"), namespace("web"), namespace("quiet", {"key-prefix.cfgsync.io/opt-out": "true"})]
+SPACES = [
+    namespace("platform"),
+    namespace("web"),
+    namespace("quiet", {"key-prefix.cfgsync.io/opt-out": "true"}),
+]
 
 
 def test_found_through_the_entry_point() -> None:
@@ -25,7 +29,10 @@ def test_found_through_the_entry_point() -> None:
 
 def test_prefixes_keys_after_builtin_filtering_and_drops_its_annotation() -> None:
     source = config_map(
-        "platform", "ca", dict(SOURCE.data), annotations={**SOURCE.annotations, "cfgsync.io/exclude-keys": "notes"}
+        "platform",
+        "ca",
+        dict(SOURCE.data),
+        annotations={**SOURCE.annotations, "cfgsync.io/exclude-keys": "notes"},
     )
     plan = cfgsync.plan_copies([source], SPACES, plugins=cfgsync.load_plugin_hooks(only={"key-prefix"}))
     (copy,) = plan.copies
@@ -56,7 +63,11 @@ def test_used_by_the_render_command(tmp_path: Path) -> None:
     )
     result = subprocess.run(
         [sys.executable, "-m", "cfgsync", "render", str(manifest)],
-        capture_output=True, text=True, check=False, timeout=60, env={"CFGSYNC_PLUGINS": "key-prefix", "PATH": ""},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+        env={"CFGSYNC_PLUGINS": "key-prefix", "PATH": ""},
     )
     assert result.returncode == 0, result.stderr
     assert "  app-ca.crt: C\n" in result.stdout

@@ -89,7 +89,7 @@ def test_configmap_copies_are_left_alone() -> None:
 def test_render_into_a_directory_writes_references_instead_of_secrets(tmp_path: Path) -> None:
     out = tmp_path / "rendered"
     env = {**os.environ, "CFGSYNC_PLUGINS": "secret-reference"}
-    result = subprocess.run(  # noqa: S603  # the test runs the real command line, as a user does
+    result = subprocess.run(  # the test runs the real command line, as a user does
         [sys.executable, "-m", "cfgsync", "render", "examples/basic", "-o", str(out)],
         cwd=REPO,
         env=env,
