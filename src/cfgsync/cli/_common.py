@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import NoReturn, ParamSpec, TypeVar
 
 import click
@@ -105,3 +105,15 @@ def with_common(func: Callable[P, R]) -> Callable[P, R]:
     for option in reversed(COMMON_OPTIONS):
         func = option(func)
     return func
+
+
+def plan_paths(
+    paths: Sequence[str], plan_settings: planner.PlanSettings, *, strict: bool
+) -> tuple[cfgsync.Inventory, Plan, cfgsync.PluginHooks]:
+    """Read manifests, plan them, fail on invalid rules and print warnings (``render``, ``diff``)."""
+    found = cfgsync.load_manifests(paths, stdin=sys.stdin)
+    hooks = plugins()
+    plan = cfgsync.plan_inventory(found, settings=plan_settings, plugins=hooks)
+    cfgsync.check_plan(plan)
+    warn(plan, strict=strict)
+    return found, plan, hooks

@@ -18,7 +18,7 @@ import cfgsync
 from cfgsync import errors
 from cfgsync._adapters import argocd, krm, output, tree
 from cfgsync.cli import _argocd_env
-from cfgsync.cli._common import fail, plugins, settings, warn, with_common
+from cfgsync.cli._common import fail, plan_paths, plugins, settings, warn, with_common
 from cfgsync.cli.render import tree_files
 
 EXIT_DIFFERENT = 1
@@ -125,13 +125,8 @@ def diff_command(
     Secret files are named, never shown.
     """
     try:
-        found = cfgsync.load_manifests(paths, stdin=sys.stdin)
-        hooks = plugins()
-        plan = cfgsync.plan_inventory(
-            found, settings=settings(cluster_name, source_namespace, exclude), plugins=hooks
-        )
-        cfgsync.check_plan(plan)
-        warn(plan, strict=False)
+        plan_settings = settings(cluster_name, source_namespace, exclude)
+        found, plan, hooks = plan_paths(paths, plan_settings, strict=False)
         files = tree_files(
             plan.copies, found, hooks, allow_secrets=allow_secrets, kustomization=kustomization
         )

@@ -16,7 +16,7 @@ import cfgsync
 from cfgsync import errors
 from cfgsync._adapters import output, tree
 from cfgsync._core import explain
-from cfgsync.cli._common import fail, plugins, progress, settings, warn, with_common
+from cfgsync.cli._common import fail, plan_paths, plugins, progress, settings, with_common
 
 
 @click.command()
@@ -62,13 +62,8 @@ def render(
     PATHS are YAML files, directories (read recursively) or - for stdin.
     """
     try:
-        found = cfgsync.load_manifests(paths, stdin=sys.stdin)
-        hooks = plugins()
-        plan = cfgsync.plan_inventory(
-            found, settings=settings(cluster_name, source_namespace, exclude), plugins=hooks
-        )
-        cfgsync.check_plan(plan)
-        warn(plan, strict=strict)
+        plan_settings = settings(cluster_name, source_namespace, exclude)
+        found, plan, hooks = plan_paths(paths, plan_settings, strict=strict)
         copies = progress(list(plan.copies), "rendered")
         if output_dir is not None:
             files = tree_files(copies, found, hooks, allow_secrets=allow_secrets, kustomization=kustomization)
