@@ -8,19 +8,15 @@ in ``go/*/go.mod``; a cache entry is named after them and a digest of the Go sou
 
 from __future__ import annotations
 
-import collections
-import contextlib
-import fcntl
 import hashlib
 import os
 import re
-import shutil
-import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+import gotools
+from gotools import find_go  # a name of this module, so a test can stand in for a machine without Go
 
 GO_DIR = Path(__file__).resolve().parent / "go"
 """The two Go main modules, one per program, each pinning its upstream release."""
@@ -34,9 +30,6 @@ _PIN_PATTERNS = {
 }
 _VERSION_PACKAGES = ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version")
 """Where Kubernetes programs read their own version; upstream's release build stamps it via -X."""
-_PROGRESS_EVERY = 20.0  # seconds between progress lines while a build runs
-
-Progress = Callable[[str], None]
 
 
 class ControlPlaneError(RuntimeError):
@@ -71,11 +64,7 @@ def pinned_versions() -> dict[str, str]:
 
 def cache_root() -> Path:
     """The directory holding every cached build, one subdirectory per set of pinned versions."""
-    if explicit := os.environ.get("CFGSYNC_CONTROLPLANE_CACHE"):
-        return Path(explicit)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg) if xdg else Path.home() / ".cache"
-    return base / "cfgsync-controlplane"
+    return gotools.cache_root("CFGSYNC_CONTROLPLANE_CACHE", "cfgsync-controlplane")
 
 
 def cache_dir() -> Path:
@@ -93,21 +82,11 @@ def cache_dir() -> Path:
     return cache_root() / label
 
 
-def find_go() -> Path | None:
-    """The ``go`` command: from ``PATH``, else ``$GOROOT/bin``, else the usual ``/usr/local/go/bin``."""
-    on_path = shutil.which("go")
-    if on_path:
-        return Path(on_path)
-    candidates = [Path(os.environ["GOROOT"]) / "bin" / "go"] if os.environ.get("GOROOT") else []
-    candidates.append(Path("/usr/local/go/bin/go"))
-    return next((c for c in candidates if os.access(c, os.X_OK)), None)
-
-
 def _stderr_progress(message: str) -> None:
     print(f"[controlplane] {message}", file=sys.stderr, flush=True)
 
 
-def ensure_binaries(progress: Progress | None = None) -> Binaries:
+def ensure_binaries(progress: gotools.Progress | None = None) -> Binaries:
     """Return the cached binaries for the pinned versions, building them first if they are missing.
 
     The build runs at most once per cache entry, even across concurrent test runs (a file lock guards
@@ -121,7 +100,7 @@ def ensure_binaries(progress: Progress | None = None) -> Binaries:
     if _complete(binaries):
         return binaries
     target.mkdir(parents=True, exist_ok=True)
-    with _locked(target.with_name(target.name + ".lock")):
+    with gotools.locked(target):
         if _complete(binaries):  # another run built it while we waited for the lock
             return binaries
         go = find_go()
@@ -140,16 +119,6 @@ def _complete(binaries: Binaries) -> bool:
     return all(os.access(path, os.X_OK) for path in (binaries.etcd, binaries.kube_apiserver))
 
 
-@contextlib.contextmanager
-def _locked(lock_path: Path) -> Iterator[None]:
-    with lock_path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _ldflags(name: str, version: str) -> str:
     """Linker flags: strip symbols (smaller, faster to load), and stamp the Kubernetes version."""
     flags = ["-s", "-w"]
@@ -161,58 +130,28 @@ def _ldflags(name: str, version: str) -> str:
     return " ".join(flags)
 
 
-def _build(go: Path, name: str, version: str, output: Path, report: Progress) -> None:
+def _build(go: Path, name: str, version: str, output: Path, report: gotools.Progress) -> None:
     """``go build`` one program into ``output`` atomically, reporting progress as packages compile."""
     partial = output.with_name(f".{output.name}.partial-{os.getpid()}")
-    env = {
-        **os.environ,
-        "CGO_ENABLED": "0",  # static binaries: no C toolchain needed, nothing to link at run time
-        # Build exactly what go.sum pins and never rewrite go.mod (a later flag overrides an earlier one).
-        "GOFLAGS": f"{os.environ.get('GOFLAGS', '')} -mod=readonly".strip(),
-        "GOWORK": "off",
-    }
-    command = [
-        str(go),
+    # Build exactly what go.sum pins and never rewrite go.mod (a later flag overrides an earlier one).
+    env = {"GOFLAGS": f"{os.environ.get('GOFLAGS', '')} -mod=readonly".strip()}
+    report(f"building {name} {version} with {go} (first use of these versions; this takes minutes)")
+    run = gotools.run_build(
+        go,
         "build",
-        "-v",
-        "-trimpath",
-        f"-ldflags={_ldflags(name, version)}",
         "-o",
         str(partial),
         ".",
-    ]
-    report(f"building {name} {version} with {go} (first use of these versions; this takes minutes)")
-    started = time.monotonic()
-    last_report = started
-    packages = downloads = 0
-    tail: collections.deque[str] = collections.deque(maxlen=40)
-    with subprocess.Popen(
-        command,
+        ldflags=_ldflags(name, version),
         cwd=GO_DIR / name,
         env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    ) as proc:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            tail.append(line.rstrip())
-            if line.startswith("go: downloading"):
-                downloads += 1
-            else:
-                packages += 1
-            now = time.monotonic()
-            if now - last_report >= _PROGRESS_EVERY:
-                last_report = now
-                elapsed = now - started
-                report(f"  {name}: {downloads} modules fetched, {packages} packages compiled, {elapsed:.0f}s")
-        code = proc.wait()
-    if code != 0:
+        what=name,
+        report=report,
+    )
+    if run.code != 0:
         partial.unlink(missing_ok=True)
-        details = "\n".join(tail)
         raise ControlPlaneError(
-            f"`go build` of {name} {version} failed (exit {code}) in {GO_DIR / name}:\n{details}"
+            f"`go build` of {name} {version} failed (exit {run.code}) in {GO_DIR / name}:\n{run.output}"
         )
     partial.replace(output)
-    report(f"built {name} {version} in {time.monotonic() - started:.0f}s -> {output}")
+    report(f"built {name} {version} in {run.seconds:.0f}s -> {output}")

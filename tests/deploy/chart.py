@@ -90,10 +90,10 @@ def render_manifests(helm: Helm) -> str:
 
 def main() -> None:
     """Rewrite ``deploy/manifests/cfgsync.yaml`` from the chart (building helm first if needed)."""
-    from deploy import tools
+    import gotools
 
     with tempfile.TemporaryDirectory(prefix="cfgsync-helm-") as home:
-        helm = Helm(binary=tools.ensure_tool(tools.HELM), home=Path(home))
+        helm = Helm(binary=gotools.ensure_tool(gotools.HELM), home=Path(home))
         content = render_manifests(helm)
     MANIFESTS.parent.mkdir(parents=True, exist_ok=True)
     MANIFESTS.write_text(content, encoding="utf-8")

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from deploy import tools
+import gotools
 from deploy.chart import Helm
 from live.conftest import core, make_namespace  # noqa: F401 -- the live tests' fixtures, shared here
 
-TOOLS = {"helm": tools.HELM, "kustomize": tools.KUSTOMIZE}
+TOOLS = {"helm": gotools.HELM, "kustomize": gotools.KUSTOMIZE}
 """Fixture name -> the Go tool it provides."""
-_built = pytest.StashKey[dict[str, Path | tools.ToolBuildError]]()
+_built = pytest.StashKey[dict[str, Path | gotools.ToolBuildError]]()
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -31,21 +31,21 @@ def pytest_collection_finish(session: pytest.Session) -> None:
             _build(config, name)
 
 
-def _build(config: pytest.Config, name: str) -> Path | tools.ToolBuildError:
+def _build(config: pytest.Config, name: str) -> Path | gotools.ToolBuildError:
     built = config.stash.setdefault(_built, {})
     if name not in built:
         try:
-            built[name] = tools.ensure_tool(TOOLS[name])
-        except tools.ToolBuildError as exc:
+            built[name] = gotools.ensure_tool(TOOLS[name])
+        except gotools.ToolBuildError as exc:
             built[name] = exc
     return built[name]
 
 
 def _binary(config: pytest.Config, name: str) -> Path:
     built = _build(config, name)
-    if isinstance(built, tools.NoGoError):
+    if isinstance(built, gotools.NoGoError):
         pytest.skip(str(built))
-    if isinstance(built, tools.ToolBuildError):
+    if isinstance(built, gotools.ToolBuildError):
         raise built
     return built
 
