@@ -167,7 +167,14 @@ def _existing_files(root: Path) -> set[str]:
         return set()
     if not root.is_dir():
         raise errors.CfgsyncError(f"{root}: exists and is not a directory; choose a directory for -o")
-    found = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() or p.is_symlink()}
+    # os.walk rather than Path.rglob: a tree of 100,000 copies is walked in a fraction of the memory.
+    found: set[str] = set()
+    for folder, folders, filenames in os.walk(root):
+        prefix = os.path.relpath(folder, root)
+        prefix = "" if prefix == "." else prefix.replace(os.sep, "/") + "/"
+        found.update(prefix + filename for filename in filenames)
+        # A link to a directory is not walked into, but it is something in the tree all the same.
+        found.update(prefix + name for name in folders if os.path.islink(os.path.join(folder, name)))
     if found and MARKER not in found:
         raise errors.CfgsyncError(
             f"{root}: holds files cfgsync did not write (no {MARKER} marker); render into a new or empty "
