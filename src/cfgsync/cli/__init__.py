@@ -8,7 +8,7 @@ from __future__ import annotations
 import click
 
 import cfgsync
-from cfgsync.cli import gitops, render
+from cfgsync.cli import gitops, live, render
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -19,4 +19,6 @@ def main() -> None:
 
 main.add_command(render.render)
 main.add_command(render.explain_command)
+main.add_command(live.apply_command)
+main.add_command(live.run_command)
 gitops.register(main)

@@ -1,0 +1,189 @@
+"""Reading the cluster: paginated lists, and the one-shot snapshot ``cfgsync apply`` plans from.
+
+I/O: GET requests. ConfigMaps and Secrets are listed as metadata only; full objects are fetched only
+for sources (objects with a sync rule) and copies (found by their origin labels), so a cluster full of
+large Helm release Secrets costs a few hundred bytes per Secret, not its payload.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from cfgsync import errors
+from cfgsync._adapters.kube import resources, view
+from cfgsync._adapters.kube.connection import JSON, METADATA_LIST, ApiError, Json, Kube
+from cfgsync._core import origin, syncrule, vocabulary
+from cfgsync._core.model import ConfigObject, Namespace, ObjectRef, Problem
+from cfgsync._core.rules import Rule
+
+PAGE_SIZE: Final = 500
+"""Objects per list page: bounds the memory one response takes."""
+COPY_SELECTOR: Final = f"{vocabulary.ORIGIN_NAME},{vocabulary.ORIGIN_NAMESPACE}"
+"""Label selector matching every copy (of any cluster name)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Listing:
+    """Every item of a list, and the resourceVersion to watch from."""
+
+    items: list[Json] = field(default_factory=list)
+    """The objects (or their metadata), as JSON."""
+    resource_version: str = ""
+    """The list's resourceVersion."""
+
+
+class Pages:
+    """The items of a list, one page at a time (a page is dropped once consumed, bounding memory).
+
+    ``resource_version`` is set once the last page has been read. A continue token that expires
+    (410) restarts the listing: items may then be seen twice, which consumers must accept.
+    """
+
+    def __init__(
+        self, kube: Kube, path: str, *, accept: str = JSON, label_selector: str | None = None, kind: str = ""
+    ) -> None:
+        self._kube = kube
+        self._path = path
+        self._accept = accept
+        self._selector = label_selector
+        self._kind = kind
+        self.resource_version = ""
+        """The list's resourceVersion (after the last page)."""
+
+    def __iter__(self) -> Iterator[Json]:
+        token = ""
+        while True:
+            query = [("limit", str(PAGE_SIZE))]
+            if self._selector:
+                query.append(("labelSelector", self._selector))
+            if token:
+                query.append(("continue", token))
+            try:
+                page = self._kube.request("GET", self._path, query=query, accept=self._accept)
+            except ApiError as exc:
+                if exc.status != 410 or not token:
+                    raise
+                token = ""
+                continue
+            found = page.pop("items", None)
+            for item in found if isinstance(found, list) else ():
+                if isinstance(item, dict):
+                    if self._kind:
+                        item["kind"] = self._kind
+                    yield item
+            meta = view.metadata(page)
+            token = str(meta.get("continue") or "")
+            if not token:
+                self.resource_version = str(meta.get("resourceVersion", ""))
+                return
+
+
+def list_all(
+    kube: Kube, path: str, *, accept: str = JSON, label_selector: str | None = None, kind: str = ""
+) -> Listing:
+    """List a collection (page by page) into memory; items carry ``kind`` when it is given."""
+    pages = Pages(kube, path, accept=accept, label_selector=label_selector, kind=kind)
+    items = list(pages)
+    return Listing(items=items, resource_version=pages.resource_version)
+
+
+def syncrules_installed(kube: Kube) -> bool:
+    """True when the SyncRule CRD is served."""
+    try:
+        kube.request("GET", resources.SYNC_RULES.prefix)
+    except ApiError as exc:
+        if exc.status == 404:
+            return False
+        raise
+    return True
+
+
+def parse_syncrule(raw: Mapping[str, Any]) -> Rule | Problem:
+    """A SyncRule object as a rule, or the problem with it."""
+    meta = view.metadata(raw)
+    where = f"SyncRule {meta.get('namespace', '?')}/{meta.get('name', '?')}"
+    try:
+        return syncrule.rule_from_document(raw)
+    except errors.RuleError as exc:
+        return Problem(subject=where, message=str(exc))
+
+
+def get_object(kube: Kube, ref: ObjectRef) -> Json | None:
+    """One ConfigMap or Secret in full, or None when it does not exist."""
+    try:
+        return kube.request("GET", resources.BY_KIND[ref.kind].item(ref.name, ref.namespace))
+    except ApiError as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClusterState:
+    """What the planner needs from one cluster."""
+
+    namespaces: tuple[Namespace, ...] = ()
+    """Every namespace."""
+    sources: tuple[ConfigObject, ...] = ()
+    """Sources (objects with a sync rule, or named by a SyncRule) in live namespaces, in full."""
+    existing: tuple[ConfigObject, ...] = ()
+    """Copies (as the planner's view) and every other object (light: just who holds the name)."""
+    rules: tuple[Rule, ...] = ()
+    """Valid SyncRules."""
+    problems: tuple[Problem, ...] = ()
+    """Invalid SyncRules."""
+
+
+def read_cluster(kube: Kube, *, cluster_name: str, source_namespace: str | None = None) -> ClusterState:
+    """Read namespaces, SyncRules, sources and copies: the one-shot input of ``cfgsync apply``."""
+    namespaces = {
+        ns.name: ns
+        for ns in map(
+            view.namespace_of, list_all(kube, resources.NAMESPACES.collection(), accept=METADATA_LIST).items
+        )
+    }
+    rules: list[Rule] = []
+    problems: list[Problem] = []
+    if syncrules_installed(kube):
+        for raw in list_all(kube, resources.SYNC_RULES.collection()).items:
+            parsed = parse_syncrule(raw)
+            if isinstance(parsed, Rule):
+                rules.append(parsed)
+            else:
+                problems.append(parsed)
+    named = {rule.source for rule in rules}
+    sources: list[ConfigObject] = []
+    existing: list[ConfigObject] = []
+    interner = view.Interner()
+    for resource in (resources.CONFIGMAPS, resources.SECRETS):
+        copies = {}
+        for raw in list_all(
+            kube, resource.collection(), label_selector=COPY_SELECTOR, kind=resource.kind
+        ).items:
+            copy = view.observed_copy(raw, interner)
+            if origin.owner_of(copy, cluster_name) is not None:
+                copies[copy.ref] = copy
+        existing.extend(copies.values())
+        for meta_item in Pages(kube, resource.collection(), accept=METADATA_LIST):
+            meta = view.metadata(meta_item)
+            ref = ObjectRef(
+                kind=resource.kind, namespace=str(meta.get("namespace")), name=str(meta.get("name"))
+            )
+            if ref in copies:
+                continue
+            wanted = source_namespace in {None, ref.namespace}
+            if wanted and (view.declares_rule(meta) or ref in named):
+                full = get_object(kube, ref)
+                if full is not None:
+                    sources.append(view.observed_source(full))
+            # Sources too: another source's copy must not land on one.
+            existing.append(view.light_object(resource.kind, meta))
+    return ClusterState(
+        namespaces=tuple(sorted(namespaces.values(), key=lambda n: n.name)),
+        sources=tuple(view.live_sources(sources, namespaces)),
+        existing=tuple(existing),
+        rules=tuple(rules),
+        problems=tuple(problems),
+    )

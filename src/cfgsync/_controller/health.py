@@ -1,0 +1,71 @@
+"""``/healthz``, ``/readyz`` and ``/metrics`` over HTTP.
+
+I/O: a small threaded HTTP server. Liveness fails when a watch thread died; readiness holds until every
+cache has its first list (a follower is ready too: it holds a warm cache to take over with).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+log = logging.getLogger("cfgsync.health")
+
+
+class HealthServer:
+    """Serves the three endpoints on ``address:port`` (port 0 picks a free one; see ``port``)."""
+
+    def __init__(
+        self,
+        *,
+        address: str,
+        port: int,
+        registry: CollectorRegistry,
+        healthy: Callable[[], bool],
+        ready: Callable[[], bool],
+    ) -> None:
+        probes = {"/healthz": healthy, "/readyz": ready}
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                path = self.path.split("?", 1)[0]
+                if path == "/metrics":
+                    self._send(200, generate_latest(registry), CONTENT_TYPE_LATEST)
+                elif path in probes:
+                    good = probes[path]()
+                    self._send(200 if good else 503, b"ok\n" if good else b"not ok\n", "text/plain")
+                else:
+                    self._send(404, b"not found\n", "text/plain")
+
+            def _send(self, status: int, body: bytes, content_type: str) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002 -- the base class names it so
+                del format, args  # probes every few seconds would flood the log
+
+        self._server = ThreadingHTTPServer((address, port), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="health", daemon=True)
+
+    @property
+    def port(self) -> int:
+        """The port it listens on."""
+        return int(self._server.server_address[1])
+
+    def start(self) -> None:
+        """Serve in a background thread."""
+        self._thread.start()
+        log.info("serving /healthz, /readyz and /metrics on port %d", self.port)
+
+    def stop(self) -> None:
+        """Stop serving."""
+        self._server.shutdown()
+        self._server.server_close()

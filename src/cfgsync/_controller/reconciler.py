@@ -1,0 +1,313 @@
+"""Reconciling one source: plan its copies from the cache with the one planner, write, record.
+
+I/O: a GET for a source whose version moved, then the writes of the plan. The planner sees every copy
+of the source, and whatever holds the names its copies would take. Sources that compete for a name
+(two sources whose copies collide, or a copy of another source in the way) are planned together, so a
+conflict is seen from both sides and a copy of a source outside the plan is never deleted by it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Final, Protocol
+
+from cfgsync._adapters.kube import reading, view
+from cfgsync._adapters.kube.connection import Kube
+from cfgsync._adapters.kube.events import EventRecorder
+from cfgsync._adapters.kube.writing import Outcome, Writer
+from cfgsync._controller.metrics import Metrics
+from cfgsync._controller.store import Store
+from cfgsync._core import origin, planner, vocabulary
+from cfgsync._core.model import ActionKind, ConfigObject, ObjectRef, Plan
+from cfgsync._core.rules import Rule
+
+log = logging.getLogger("cfgsync.reconciler")
+
+MAX_ROUNDS: Final = 6
+"""Plans per reconcile while the group of competing sources grows (it settles in one or two)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Result:
+    """How a reconcile went."""
+
+    retry: bool = False
+    """True when it should run again after a back-off (a conflict of versions, an unreachable server)."""
+    busy: bool = False
+    """True when a competing source was being reconciled by another worker: run again shortly."""
+    failures: int = 0
+    """Writes that failed."""
+    writes: int = 0
+    """Writes carried out."""
+
+
+@dataclass(slots=True)
+class _Inputs:
+    sources: dict[ObjectRef, ConfigObject] = field(default_factory=dict)
+    existing: dict[ObjectRef, ConfigObject] = field(default_factory=dict)
+    owners: set[ObjectRef] = field(default_factory=set)
+
+
+class Reconciler:
+    """Plans and carries out the copies of one source (and its competitors) at a time."""
+
+    def __init__(
+        self,
+        *,
+        kube: Kube,
+        store: Store,
+        writer: Writer,
+        hooks: planner.CopyHooks,
+        settings: planner.PlanSettings,
+        events: EventRecorder,
+        metrics: Metrics,
+        extra: Iterable[ExtraPlanner] = (),
+    ) -> None:
+        self.kube = kube
+        self.store = store
+        self.writer = writer
+        self.hooks = hooks
+        self.settings = settings
+        self.events = events
+        self.metrics = metrics
+        self.extra = tuple(extra)
+        self._busy: set[ObjectRef] = set()
+        self._busy_lock = threading.Lock()
+
+    def reconcile(self, key: ObjectRef) -> Result:
+        """Make the copies of ``key`` (and of the sources competing with it) match the plan."""
+        group = {key}
+        if not self._claim(group):
+            return Result(busy=True)
+        try:
+            try:
+                plan, inputs, group = self._plan(group)
+            except _BusyError:
+                return Result(busy=True)
+            changes = [a for a in plan.changes if a.source in group]
+            started = time.monotonic()
+            outcomes = self.writer.execute(changes)
+            self._record(plan, inputs, group, outcomes)
+            failures = [o for o in outcomes if not o.ok]
+            extra = [x.reconcile(inputs.sources, self.store.rules_for(group), group) for x in self.extra]
+            retry = any(o.retriable for o in failures) or any(r.retry for r in extra)
+            failed = len(failures) + sum(r.failures for r in extra)
+            if changes:
+                counts: dict[str, int] = {}
+                for outcome in outcomes:
+                    name = outcome.action.kind.value if outcome.ok else "failed"
+                    counts[name] = counts.get(name, 0) + 1
+                log.info(
+                    "reconciled %s: %s",
+                    key,
+                    ", ".join(f"{n} {k}" for k, n in sorted(counts.items())),
+                    extra={
+                        "source": str(key),
+                        "group": sorted(str(g) for g in group),
+                        "writes": len(outcomes),
+                        "failed": len(failures),
+                        "seconds": round(time.monotonic() - started, 3),
+                    },
+                )
+            return Result(retry=retry, failures=failed, writes=len(outcomes) + sum(r.writes for r in extra))
+        finally:
+            self._release(group)
+
+    # -- planning ----------------------------------------------------------------------------------
+
+    def _plan(self, group: set[ObjectRef]) -> tuple[Plan, _Inputs, set[ObjectRef]]:
+        names: set[tuple[str, str]] = set()
+        for _ in range(MAX_ROUNDS):
+            inputs = self._inputs(group, names)
+            plan = planner.plan_copies(
+                inputs.sources.values(),
+                list(self.store.namespaces.values()),
+                inputs.existing.values(),
+                rules=self.store.rules_for(group),
+                settings=self.settings,
+                hooks=self.hooks,
+            )
+            wanted = {a.ref for a in plan.actions} | {c.ref for c in plan.conflicts}
+            with self.store.lock:
+                competitors = set(inputs.owners)
+                for ref in wanted:
+                    competitors |= self.store.claims.get(ref, set())
+            competitors -= group
+            # A plugin may rename a copy onto a name no candidate covered: look there too.
+            unseen = {
+                (a.ref.kind, a.ref.name)
+                for a in plan.actions
+                if a.kind is ActionKind.CREATE and self.store.holds(a.ref) and a.ref not in inputs.existing
+            } - names
+            if not competitors and not unseen:
+                return plan, inputs, group
+            if competitors and not self._claim(competitors):
+                raise _BusyError
+            group |= competitors
+            names |= unseen
+        return plan, inputs, group
+
+    def _inputs(self, group: set[ObjectRef], names: set[tuple[str, str]]) -> _Inputs:
+        inputs = _Inputs()
+        for ref in group:
+            source = self._source(ref)
+            if source is not None:
+                inputs.sources[ref] = source
+        live = view.live_sources(inputs.sources.values(), self.store.namespaces)
+        inputs.sources = {s.ref: s for s in live}
+        candidates = set(names)
+        for rule in self.store.rules_for(group):
+            candidates.add((rule.source.kind, rule.copy_name or rule.source.name))
+        with self.store.lock:
+            for ref in group:
+                candidates.add((ref.kind, ref.name))
+                candidates.update((c.kind, c.name) for c in self.store.claimed.get(ref, ()))
+                for copy_ref in self.store.by_owner.get(ref, ()):
+                    inputs.existing[copy_ref] = self.store.copies[copy_ref]
+        for source in inputs.sources.values():
+            renamed = source.annotations.get(vocabulary.COPY_NAME)
+            if renamed:
+                candidates.add((source.ref.kind, renamed.strip()))
+        for kind, name in candidates:
+            copies, others = self.store.holders(kind, name)
+            for copy in copies:
+                inputs.existing[copy.ref] = copy
+                owner = origin.owner_of(copy, self.settings.cluster_name)
+                if owner is not None and owner not in group:
+                    inputs.owners.add(owner)
+            for ref in others:
+                inputs.existing.setdefault(ref, ConfigObject(ref=ref))
+        return inputs
+
+    def _source(self, ref: ObjectRef) -> ConfigObject | None:
+        """The source in full: from the cache when its version has not moved, else fetched."""
+        with self.store.lock:
+            version = self.store.source_versions.get(ref)
+            cached = self.store.full_sources.get(ref)
+            exists = self.store.holds(ref)
+        if cached is not None and cached.resource_version == version:
+            return cached
+        if not exists:
+            return None
+        raw = reading.get_object(self.kube, ref)
+        if raw is None:
+            return None
+        source = view.observed_source(raw)
+        with self.store.lock:
+            if version is not None and ref in self.store.source_versions:
+                self.store.full_sources[ref] = source
+        return source
+
+    # -- carrying out ------------------------------------------------------------------------------
+
+    def _record(self, plan: Plan, inputs: _Inputs, group: set[ObjectRef], outcomes: list[Outcome]) -> None:
+        for outcome in outcomes:
+            self._write_through(outcome)
+            self._log(outcome)
+        # Claims are the names a source wants but does not hold: conflicts and failed creates. A
+        # copy it holds is found through the copy cache; remembering every wanted name would cost
+        # more memory than all the copies.
+        claims: dict[ObjectRef, set[ObjectRef]] = {ref: set() for ref in group}
+        for outcome in outcomes:
+            action = outcome.action
+            if not outcome.ok and action.kind is ActionKind.CREATE and action.source in claims:
+                claims[action.source].add(action.ref)
+        for conflict in plan.conflicts:
+            for source in conflict.sources:
+                if source in claims:
+                    claims[source].add(conflict.ref)
+                    self._event(inputs, source, "CopyConflict", conflict.reason)
+        self.store.record_claims({s: frozenset(refs) for s, refs in claims.items()})
+        for problem in plan.problems:
+            if problem.ref is not None:
+                self._event(inputs, problem.ref, "InvalidRule", problem.message)
+        for outcome in outcomes:
+            if not outcome.ok:
+                reason = "CopyForbidden" if outcome.forbidden else "CopyFailed"
+                self.metrics.errors.labels(kind="forbidden" if outcome.forbidden else "write").inc()
+                if not outcome.retriable:
+                    self._event(inputs, outcome.action.source, reason, outcome.message)
+            elif outcome.action.kind is ActionKind.REPLACE:
+                self._event(
+                    inputs,
+                    outcome.action.source,
+                    "CopyReplaced",
+                    f"{outcome.action.ref}: {outcome.action.reason}",
+                    warning=False,
+                )
+
+    def _write_through(self, outcome: Outcome) -> None:
+        """Record a write at once, so its echo from the watch is recognised and not planned again."""
+        action = outcome.action
+        if not outcome.ok:
+            return
+        if action.observed is not None and action.kind in {ActionKind.DELETE, ActionKind.REPLACE}:
+            self.store.drop_copy(action.ref, action.observed.uid, written=True)
+        if outcome.stored is not None:
+            self.store.put_copy({}, written=outcome.stored)
+
+    def _log(self, outcome: Outcome) -> None:
+        action = outcome.action
+        fields = {
+            "action": action.kind.value,
+            "copy": str(action.ref),
+            "source": str(action.source),
+            "reason": action.reason,
+        }
+        if outcome.ok:
+            # One line per copy at DEBUG (a source update in 1,000 namespaces is 1,000 writes); the
+            # reconcile's summary line is at INFO. Replacing an immutable copy is worth a warning.
+            level = logging.WARNING if action.kind is ActionKind.REPLACE else logging.DEBUG
+            log.log(level, "%s %s", action.kind.value, action.ref, extra=fields)
+        else:
+            log.error("%s", outcome.message, extra={**fields, "status": outcome.status})
+
+    def _event(
+        self, inputs: _Inputs, ref: ObjectRef, reason: str, message: str, *, warning: bool = True
+    ) -> None:
+        source = inputs.sources.get(ref)
+        if source is None:
+            return
+        if warning:
+            self.events.warning(source, reason, message)
+        else:
+            self.events.normal(source, reason, message)
+
+    # -- one worker per source at a time -----------------------------------------------------------
+
+    def _claim(self, refs: set[ObjectRef]) -> bool:
+        with self._busy_lock:
+            if self._busy & refs:
+                return False
+            self._busy |= refs
+            return True
+
+    def _release(self, refs: set[ObjectRef]) -> None:
+        with self._busy_lock:
+            self._busy -= refs
+
+
+class _BusyError(Exception):
+    """A competing source is being reconciled by another worker."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExtraResult:
+    """What an extra planner (other clusters) did."""
+
+    retry: bool = False
+    failures: int = 0
+    writes: int = 0
+
+
+class ExtraPlanner(Protocol):
+    """Copies beyond this cluster's namespaces (other clusters' contexts); see ``contexts``."""
+
+    def reconcile(
+        self, sources: dict[ObjectRef, ConfigObject], rules: list[Rule], group: set[ObjectRef]
+    ) -> ExtraResult:
+        """Bring the extra copies of ``group`` in line; ``sources`` holds the live ones."""

@@ -1,0 +1,303 @@
+"""``cfgsync apply`` (one-shot) and ``cfgsync run`` (the controller): copies kept in a live cluster.
+
+I/O: reads the environment (``KUBECONFIG``, the in-cluster service variables), talks to API servers,
+writes stdout and stderr, handles signals.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import signal
+import socket
+import sys
+import threading
+
+import click
+
+from cfgsync import errors
+from cfgsync._adapters.kube import connection, diff, reading, writing
+from cfgsync._core import planner
+from cfgsync._core.model import Action, ActionKind
+from cfgsync.cli._common import EXIT_ERROR, fail, plugins, settings, warn, with_common
+
+IN_CLUSTER_ENV = "KUBERNETES_SERVICE_HOST"
+"""Set in every pod: without a kubeconfig, cfgsync then uses the pod's service account."""
+
+
+def connection_settings(kubeconfig: str | None, context: str | None) -> connection.ConnectionSettings:
+    """Where credentials come from, as kubectl finds them.
+
+    ``--kubeconfig``, else ``KUBECONFIG``, else the pod's service account, else ``~/.kube/config``.
+    """
+    if kubeconfig:
+        files: tuple[str, ...] = (kubeconfig,)
+    elif os.environ.get("KUBECONFIG"):
+        files = tuple(p for p in os.environ["KUBECONFIG"].split(os.pathsep) if p)
+    elif os.environ.get(IN_CLUSTER_ENV) and context is None:
+        files = ()
+    else:
+        files = (os.path.expanduser("~/.kube/config"),)
+    return connection.ConnectionSettings(kubeconfig=files, context=context)
+
+
+KUBECONFIG_OPTION = click.option(
+    "--kubeconfig",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Kubeconfig file (default: $KUBECONFIG, else the pod's service account, else ~/.kube/config).",
+)
+CONTEXT_OPTION = click.option(
+    "--context", default=None, help="Kubeconfig context (default: the current one)."
+)
+
+_DONE = {
+    ActionKind.CREATE: "created",
+    ActionKind.UPDATE: "updated",
+    ActionKind.REPLACE: "replaced",
+    ActionKind.DELETE: "deleted",
+}
+
+
+@click.command(name="apply")
+@KUBECONFIG_OPTION
+@CONTEXT_OPTION
+@click.option("--dry-run", is_flag=True, help="Print the plan; write nothing.")
+@click.option(
+    "--diff", "show_diff", is_flag=True, help="Print a unified diff per object (Secret values masked)."
+)
+@click.option(
+    "--strict", is_flag=True, help="Exit non-zero (3) on any warning (conflict, veto); write nothing."
+)
+@with_common
+def apply_command(
+    kubeconfig: str | None,
+    context: str | None,
+    dry_run: bool,
+    show_diff: bool,
+    strict: bool,
+    cluster_name: str,
+    source_namespace: str | None,
+    exclude: tuple[str, ...],
+) -> None:
+    """Read the cluster, plan the copies, and make the cluster match, once.
+
+    Creates and updates copies (server-side apply, field manager cfgsync) and deletes copies no rule
+    selects any more. Objects cfgsync does not manage are never touched. Exits non-zero if any write
+    failed, after attempting all of them.
+    """
+    try:
+        kube = connection.connect(connection_settings(kubeconfig, context))
+        try:
+            state = reading.read_cluster(kube, cluster_name=cluster_name, source_namespace=source_namespace)
+            plan = planner.plan_copies(
+                state.sources,
+                state.namespaces,
+                state.existing,
+                rules=state.rules,
+                settings=settings(cluster_name, source_namespace, exclude),
+                hooks=plugins(),
+            )
+            problems = [*state.problems, *plan.problems]
+            for problem in problems:
+                click.echo(f"error: {problem}", err=True)
+            warn(plan, strict=strict)
+            for action in plan.changes:
+                if dry_run:
+                    click.echo(diff.describe(action))
+                if show_diff:
+                    click.echo(diff.unified_diff(action), nl=False)
+            if dry_run:
+                click.echo(f"dry run: {_summary(plan.changes)}; nothing written", err=True)
+                sys.exit(EXIT_ERROR if problems else 0)
+            failed = _apply(kube, plan.changes)
+        finally:
+            kube.close()
+    except errors.CfgsyncError as exc:
+        fail(exc)
+    if failed or problems:
+        sys.exit(EXIT_ERROR)
+
+
+def _apply(kube: connection.Kube, actions: tuple[Action, ...]) -> int:
+    writer = writing.Writer(kube)
+    try:
+        outcomes = writer.execute(actions)
+    finally:
+        writer.close()
+    failed = 0
+    for outcome in sorted(outcomes, key=lambda o: o.action.ref.sort_key):
+        if outcome.ok:
+            click.echo(f"{_DONE[outcome.action.kind]} {outcome.action.ref}")
+        else:
+            failed += 1
+            click.echo(f"error: {outcome.message}", err=True)
+    click.echo(f"{_summary(actions, done=True)}, {failed} failed", err=True)
+    return failed
+
+
+def _summary(actions: tuple[Action, ...], *, done: bool = False) -> str:
+    counts = dict.fromkeys(_DONE, 0)
+    for action in actions:
+        counts[action.kind] += 1
+    if done:
+        return ", ".join(f"{n} {_DONE[kind]}" for kind, n in counts.items())
+    return ", ".join(f"{n} to {kind.value}" for kind, n in counts.items())
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|m|s|ms)")
+_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a Go-style duration (``10m``, ``1m30s``, ``45s``) or a plain number of seconds."""
+    text = text.strip()
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text)
+    parts = _DURATION.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise click.BadParameter(f"{text!r} is not a duration; write e.g. 10m, 1m30s or 45s")
+    return sum(float(n) * _UNITS[u] for n, u in parts)
+
+
+def _pod_namespace() -> str:
+    """The namespace for the Lease: ``POD_NAMESPACE``, else the service account's, else kube-system."""
+    if os.environ.get("POD_NAMESPACE"):
+        return os.environ["POD_NAMESPACE"]
+    try:
+        with open(SERVICE_ACCOUNT_NAMESPACE, encoding="utf-8") as handle:
+            return handle.read().strip() or "kube-system"
+    except OSError:
+        return "kube-system"
+
+
+SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+"""Where a pod finds its own namespace."""
+
+
+@click.command(name="run")
+@KUBECONFIG_OPTION
+@CONTEXT_OPTION
+@click.option(
+    "--cluster-name", default="", help="Value of the origin.cluster label (kubed's --cluster-name)."
+)
+@click.option(
+    "--config-source-namespace",
+    "--source-namespace",
+    "source_namespace",
+    default=None,
+    help="Only sources in this namespace count (kubed's flag; --source-namespace is the same).",
+)
+@click.option(
+    "--exclude-namespace", "exclude", multiple=True, help="Never copy into these namespaces (name or glob)."
+)
+@click.option("--resync-period", default="10m", show_default=True, help="Re-plan every source this often.")
+@click.option(
+    "--contexts-kubeconfig",
+    "--kubeconfig-file",
+    "contexts_kubeconfig",
+    type=click.Path(dir_okay=False, exists=True),
+    default=None,
+    help="Kubeconfig naming other clusters' contexts for kubed.appscode.com/sync-contexts "
+    "(kubed's --kubeconfig-file).",
+)
+@click.option(
+    "--health-address",
+    default="0.0.0.0",  # noqa: S104 -- probes and scrapes come from outside the pod
+    show_default=True,
+    help="Address of /healthz, /readyz, /metrics.",
+)
+@click.option("--health-port", default=8080, show_default=True, help="Port of /healthz, /readyz, /metrics.")
+@click.option("--workers", default=2, show_default=True, help="Sources reconciled at once.")
+@click.option("--write-concurrency", default=16, show_default=True, help="Write requests in flight at once.")
+@click.option(
+    "--leader-elect/--no-leader-elect", default=True, show_default=True, help="Hold a Lease before writing."
+)
+@click.option("--leader-elect-namespace", default=None, help="Namespace of the Lease (default: the pod's).")
+@click.option("--leader-elect-name", default="cfgsync", show_default=True, help="Name of the Lease.")
+@click.option("--lease-duration", default=15, show_default=True, help="Seconds a lease lasts.")
+@click.option("--renew-deadline", default=10, show_default=True, help="Seconds the leader tries to renew.")
+@click.option("--retry-period", default=2, show_default=True, help="Seconds between election attempts.")
+@click.option("--log-format", type=click.Choice(["json", "text"]), default="json", show_default=True)
+@click.option("--log-level", default="INFO", show_default=True)
+def run_command(
+    kubeconfig: str | None,
+    context: str | None,
+    cluster_name: str,
+    source_namespace: str | None,
+    exclude: tuple[str, ...],
+    resync_period: str,
+    contexts_kubeconfig: str | None,
+    health_address: str,
+    health_port: int,
+    workers: int,
+    write_concurrency: int,
+    leader_elect: bool,
+    leader_elect_namespace: str | None,
+    leader_elect_name: str,
+    lease_duration: int,
+    renew_deadline: int,
+    retry_period: int,
+    log_format: str,
+    log_level: str,
+) -> None:
+    """Run the controller: watch the cluster and keep every copy in line until stopped (SIGTERM)."""
+    from cfgsync._adapters.kube import leader
+    from cfgsync._controller import controller, logs
+
+    stopping: list[controller.Controller] = []
+    stop_early = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        del signum, frame
+        stop_early.set()
+        for instance in stopping:
+            instance.stop()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, on_signal)
+    logs.configure(level=log_level, json_format=log_format == "json")
+    period = parse_duration(resync_period)
+    try:
+        kube = connection.connect(connection_settings(kubeconfig, context), pool_size=write_concurrency + 8)
+        election = None
+        if leader_elect:
+            identity = os.environ.get("POD_NAME") or f"{socket.gethostname()}-{secrets.token_hex(3)}"
+            election = leader.ElectionSettings(
+                namespace=leader_elect_namespace or _pod_namespace(),
+                name=leader_elect_name,
+                identity=identity,
+                lease_duration=lease_duration,
+                renew_deadline=renew_deadline,
+                retry_period=retry_period,
+            )
+        plan_settings = settings(cluster_name, source_namespace, exclude)
+        hooks = plugins()
+        extra = []
+        if contexts_kubeconfig is not None:
+            from cfgsync._controller import contexts
+
+            extra.append(
+                contexts.ContextPlanner.from_kubeconfig(contexts_kubeconfig, kube, plan_settings, hooks)
+            )
+        instance = controller.Controller(
+            kube,
+            controller.ControllerSettings(
+                plan=plan_settings,
+                resync_period=period,
+                workers=workers,
+                write_concurrency=write_concurrency,
+                health_address=health_address,
+                health_port=health_port,
+                election=election,
+                contexts_kubeconfig=contexts_kubeconfig,
+            ),
+            hooks=hooks,
+        )
+    except errors.CfgsyncError as exc:
+        fail(exc)
+    stopping.append(instance)
+    if stop_early.is_set():
+        instance.stop()
+    sys.exit(instance.run())

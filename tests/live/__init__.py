@@ -1,0 +1,1 @@
+"""End-to-end tests of the live modes (``cfgsync apply``, ``cfgsync run``) on a real API server."""

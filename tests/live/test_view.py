@@ -1,0 +1,102 @@
+"""What the planner sees of an observed copy: full payload, only the metadata cfgsync owns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from cfgsync._adapters.kube import view
+
+ORIGIN = {
+    "kubed.appscode.com/origin.name": "omni",
+    "kubed.appscode.com/origin.namespace": "demo",
+    "kubed.appscode.com/origin.cluster": "",
+}
+
+
+def copy(managed: list[dict[str, Any]] | None) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "name": "omni",
+        "namespace": "a",
+        "uid": "u-1",
+        "resourceVersion": "7",
+        "labels": {**ORIGIN, "team": "platform", "added-by-hand": "yes"},
+        "annotations": {"kubed.appscode.com/origin": "{}", "note": "kept", "other-tool": "x"},
+    }
+    if managed is not None:
+        meta["managedFields"] = managed
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": {"k": "v", "extra": "x"}}
+
+
+def owns(manager: str, labels: list[str], annotations: list[str]) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "f:metadata": {
+            "f:labels": {".": {}, **{f"f:{k}": {} for k in labels}},
+            "f:annotations": {f"f:{k}": {} for k in annotations},
+        }
+    }
+    return {"manager": manager, "operation": "Apply", "fieldsType": "FieldsV1", "fieldsV1": fields}
+
+
+def test_the_planner_sees_what_cfgsync_owns_plus_the_origin_metadata_and_all_data() -> None:
+    managed = [
+        owns("cfgsync", [*ORIGIN, "team"], ["kubed.appscode.com/origin", "note"]),
+        owns("kubectl-label", ["added-by-hand"], ["other-tool"]),
+    ]
+
+    seen = view.observed_copy(copy(managed))
+
+    assert dict(seen.labels) == {**ORIGIN, "team": "platform"}
+    assert dict(seen.annotations) == {"kubed.appscode.com/origin": "{}", "note": "kept"}
+    assert dict(seen.data) == {"k": "v", "extra": "x"}  # a key added by hand is seen, so it is removed
+    assert (seen.uid, seen.resource_version) == ("u-1", "7")
+
+
+def test_a_copy_made_by_another_tool_shows_only_its_origin_metadata() -> None:
+    seen = view.observed_copy(copy([owns("kubed", [*ORIGIN, "team"], ["kubed.appscode.com/origin"])]))
+
+    assert dict(seen.labels) == ORIGIN
+    assert dict(seen.annotations) == {"kubed.appscode.com/origin": "{}"}
+
+
+def test_without_managed_fields_everything_is_shown() -> None:
+    seen = view.observed_copy(copy(None))
+
+    assert "added-by-hand" in seen.labels
+    assert "other-tool" in seen.annotations
+
+
+def test_equal_mappings_are_shared_between_copies() -> None:
+    interner = view.Interner()
+
+    one = view.observed_copy(copy(None), interner)
+    two = view.observed_copy(
+        {**copy(None), "metadata": {**copy(None)["metadata"], "namespace": "b"}}, interner
+    )
+
+    assert one.data is two.data
+    assert one.labels is two.labels
+
+
+@pytest.mark.parametrize(
+    ("annotations", "labels", "expected"),
+    [
+        ({"kubed.appscode.com/sync": ""}, {}, True),
+        ({"kubed.appscode.com/sync-contexts": "east"}, {}, True),
+        ({"cfgsync.io/namespaces": "*"}, {}, True),
+        ({"cfgsync.io/typo": "x"}, {}, True),  # reported by the planner as an unknown annotation
+        ({"helm.sh/chart": "x"}, {}, False),
+        ({"kubed.appscode.com/sync": ""}, ORIGIN, False),  # a copy is never a source
+    ],
+)
+def test_which_objects_declare_a_rule(
+    annotations: dict[str, str], labels: dict[str, str], expected: bool
+) -> None:
+    assert view.declares_rule({"annotations": annotations, "labels": labels}) is expected
+
+
+def test_a_namespace_with_a_deletion_timestamp_is_terminating() -> None:
+    ns = view.namespace_of({"metadata": {"name": "x", "deletionTimestamp": "2024-01-01T00:00:00Z"}})
+
+    assert ns.terminating
