@@ -92,6 +92,16 @@ def test_kubed_rule_takes_cfgsync_modifiers() -> None:
     assert rule.keys.exclude == ("*.key",)
 
 
+def test_sync_contexts_alone_copy_only_into_other_clusters() -> None:
+    rule = rule_of({"kubed.appscode.com/sync-contexts": "east"})
+    assert rule.contexts == ("east",)
+    assert rule.origin == "annotation kubed.appscode.com/sync-contexts"
+    assert not rule.targets.selects(namespace("anything"))
+    assert rule.targets.explain(namespace("anything")) == (
+        "no: the rule copies only into other clusters (kubed.appscode.com/sync-contexts)",
+    )
+
+
 def test_sync_contexts_are_read() -> None:
     assert rule_of({KUBED: "", "kubed.appscode.com/sync-contexts": "east, west"}).contexts == ("east", "west")
 

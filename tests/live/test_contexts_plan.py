@@ -82,3 +82,11 @@ def test_an_unmanaged_object_there_is_a_conflict() -> None:
 
     assert result.actions == ()
     assert "an unmanaged ConfigMap with that name exists" in result.conflicts[0].reason
+
+
+def test_sync_contexts_alone_is_enough_for_other_clusters() -> None:
+    alone = config_map("demo", "omni", {"k": "v"}, annotations={"kubed.appscode.com/sync-contexts": "east"})
+    result = plan(alone, context_namespace=None, spaces=["demo"])
+    assert [(a.kind, str(a.ref)) for a in result.actions] == [(ActionKind.CREATE, "ConfigMap demo/omni")]
+    annotations = result.actions[0].desired.annotations  # type: ignore[union-attr]
+    assert "kubed.appscode.com/sync-contexts" not in annotations

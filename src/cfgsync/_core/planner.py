@@ -7,7 +7,7 @@ manager in practice), so the planner never imports the plugin machinery.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Protocol
@@ -119,49 +119,53 @@ def plan_copies(
     the sources. ``existing`` is what is already there (empty for a pure render); objects in it that
     cfgsync does not manage are never touched, and a copy that would replace one is a conflict.
     """
-    by_ref = {
+    by_ref = select_sources(sources, settings)
+    found, problems, warnings = collect_rules(by_ref, rules)
+    warnings.extend(_excluded_by_name(found, settings.excluded_namespaces))
+    allowed = [
+        ns
+        for ns in sorted(namespaces, key=lambda ns: ns.name)
+        if not any(fnmatchcase(ns.name, p) for p in settings.excluded_namespaces)
+    ]
+
+    def targets(rule: Rule, source: ConfigObject) -> Iterator[Namespace]:
+        return (ns for ns in allowed if ns.name != source.ref.namespace and rule.targets.selects(ns))
+
+    wanted, vetoes = desired_copies(
+        found, by_ref, targets=targets, settings=settings, hooks=hooks, problems=problems
+    )
+    ruled = {rule.source for rule in found}
+    return complete_plan(
+        wanted,
+        vetoes,
+        existing,
+        cluster_name=settings.cluster_name,
+        problems=problems,
+        warnings=warnings,
+        delete_reason=lambda owner, ref: _delete_reason(owner, ref, by_ref, ruled),
+    )
+
+
+def select_sources(sources: Iterable[ConfigObject], settings: PlanSettings) -> dict[ObjectRef, ConfigObject]:
+    """The objects that may be sources: ConfigMaps and Secrets, not copies, in the source namespace."""
+    return {
         obj.ref: obj
         for obj in sources
         if obj.ref.kind in SOURCE_KINDS
         and not is_copy(obj.labels)
         and settings.source_namespace in {None, obj.ref.namespace}
     }
-    found, problems, warnings = collect_rules(by_ref, rules)
-    warnings.extend(_excluded_by_name(found, settings.excluded_namespaces))
-    targets = [
-        ns
-        for ns in sorted(namespaces, key=lambda ns: ns.name)
-        if not any(fnmatchcase(ns.name, p) for p in settings.excluded_namespaces)
-    ]
-    wanted, vetoes = _desired_copies(
-        found, by_ref, targets=targets, settings=settings, hooks=hooks, problems=problems
-    )
-    observed = {obj.ref: obj for obj in existing if obj.ref.kind in SOURCE_KINDS}
-    actions, conflicts = _reconcile(wanted, observed, settings.cluster_name)
-    ruled = {rule.source for rule in found}
-    for ref, obj in observed.items():
-        owner = origin.owner_of(obj, settings.cluster_name)
-        if owner is None or ref in wanted or ref == owner:
-            continue
-        reason = _delete_reason(owner, ref, by_ref, ruled)
-        actions.append(Action(kind=ActionKind.DELETE, ref=ref, source=owner, observed=obj, reason=reason))
-    actions.sort(key=lambda a: a.ref.sort_key)
-    conflicts.sort(key=lambda c: c.ref.sort_key)
-    vetoes.sort(key=lambda v: v.ref.sort_key)
-    return Plan(
-        actions=tuple(actions),
-        conflicts=tuple(conflicts),
-        vetoes=tuple(vetoes),
-        problems=tuple(problems),
-        warnings=tuple(warnings),
-    )
 
 
-def _desired_copies(
+Targets = Callable[[Rule, ConfigObject], Iterable[Namespace]]
+"""The namespaces one rule copies its source into."""
+
+
+def desired_copies(
     found: list[Rule],
     sources: Mapping[ObjectRef, ConfigObject],
     *,
-    targets: list[Namespace],
+    targets: Targets,
     settings: PlanSettings,
     hooks: CopyHooks,
     problems: list[Problem],
@@ -173,9 +177,7 @@ def _desired_copies(
         source = sources[rule.source]
         labels, annotations = copy_metadata(source, settings.cluster_name)
         base = _Base(rule=rule, source=source, labels=labels, annotations=annotations)
-        for ns in targets:
-            if ns.name == source.ref.namespace or not rule.targets.selects(ns):
-                continue
+        for ns in targets(rule, source):
             try:
                 copy, veto = _make_copy(base, ns, hooks)
             except errors.CfgsyncError as exc:
@@ -188,10 +190,18 @@ def _desired_copies(
     return wanted, vetoes
 
 
-def _reconcile(
-    wanted: dict[ObjectRef, list[Copy]], observed: Mapping[ObjectRef, ConfigObject], cluster_name: str
-) -> tuple[list[Action], list[Conflict]]:
-    """Compare each wanted copy with what exists there."""
+def complete_plan(
+    wanted: dict[ObjectRef, list[Copy]],
+    vetoes: list[Veto],
+    existing: Iterable[ConfigObject],
+    *,
+    cluster_name: str,
+    problems: list[Problem],
+    warnings: list[Problem],
+    delete_reason: Callable[[ObjectRef, ObjectRef], str],
+) -> Plan:
+    """Compare the wanted copies with what exists; delete managed copies no rule wants any more."""
+    observed = {obj.ref: obj for obj in existing if obj.ref.kind in SOURCE_KINDS}
     actions: list[Action] = []
     conflicts: list[Conflict] = []
     for ref, candidates in wanted.items():
@@ -203,7 +213,19 @@ def _reconcile(
             conflicts.append(outcome)
         else:
             actions.append(outcome)
-    return actions, conflicts
+    for ref, obj in observed.items():
+        owner = origin.owner_of(obj, cluster_name)
+        if owner is None or ref in wanted or ref == owner:
+            continue
+        reason = delete_reason(owner, ref)
+        actions.append(Action(kind=ActionKind.DELETE, ref=ref, source=owner, observed=obj, reason=reason))
+    return Plan(
+        actions=tuple(sorted(actions, key=lambda a: a.ref.sort_key)),
+        conflicts=tuple(sorted(conflicts, key=lambda c: c.ref.sort_key)),
+        vetoes=tuple(sorted(vetoes, key=lambda v: v.ref.sort_key)),
+        problems=tuple(problems),
+        warnings=tuple(warnings),
+    )
 
 
 def _excluded_by_name(found: Iterable[Rule], excluded: tuple[str, ...]) -> Iterator[Problem]:

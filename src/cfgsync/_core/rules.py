@@ -50,7 +50,9 @@ class NamespaceTargets:
             lines.append("no: the namespace is terminating")
         if self.names is None and self.selector is None:
             lines.append("yes: the rule selects every namespace")
-        if self.names is not None:
+        if self.names == ():
+            lines.append("no: the rule copies only into other clusters (kubed.appscode.com/sync-contexts)")
+        elif self.names is not None:
             hit = [p for p in self.names if fnmatchcase(namespace.name, p)]
             verdict = f"yes: name matches {', '.join(hit)}" if hit else "no: name matches none of"
             lines.append(f"{verdict} (names: {', '.join(self.names)})")
@@ -190,7 +192,8 @@ def rules_from_annotations(source: ConfigObject) -> tuple[Rule, ...]:
             f"{source.describe()}: both {vocabulary.KUBED_SYNC} and {vocabulary.NAMESPACES}/"
             f"{vocabulary.NAMESPACE_SELECTOR} choose target namespaces; keep one of them"
         )
-    if not (kubed or own):
+    only_contexts = not (kubed or own) and vocabulary.KUBED_SYNC_CONTEXTS in ann
+    if not (kubed or own or only_contexts):
         modifiers = sorted(k for k in ann if k in vocabulary.RULE_ANNOTATIONS)
         if modifiers:
             raise errors.RuleError(
@@ -199,7 +202,16 @@ def rules_from_annotations(source: ConfigObject) -> tuple[Rule, ...]:
             )
         return ()
     where = f"{source.describe()}: annotation"
-    origin, patterns, selector = _kubed_targets(source) if kubed else _own_targets(source, where)
+    origin: str
+    patterns: tuple[str, ...] | None
+    selector: LabelSelector | None
+    if only_contexts:
+        # As in kubed, sync-contexts alone copies into the other clusters and nowhere in this one.
+        origin, patterns, selector = f"annotation {vocabulary.KUBED_SYNC_CONTEXTS}", (), None
+    elif kubed:
+        origin, patterns, selector = _kubed_targets(source)
+    else:
+        origin, patterns, selector = _own_targets(source, where)
     exclude = check_namespace_patterns(
         split_list(ann.get(vocabulary.EXCLUDE_NAMESPACES, "")),
         where=f"{where} {vocabulary.EXCLUDE_NAMESPACES}",
