@@ -14,6 +14,7 @@ thousands of cached copies point at one data mapping instead of one each.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
@@ -127,16 +128,10 @@ def observed_copy(raw: Mapping[str, Any], interner: Interner | None = None) -> C
     if owned is not None:
         show_labels = owned[0] | ALWAYS_SHOWN_LABELS
         show_annotations = owned[1] | ALWAYS_SHOWN_ANNOTATIONS
-        obj = ConfigObject(
-            ref=obj.ref,
+        obj = dataclasses.replace(
+            obj,
             labels=frozen({k: v for k, v in obj.labels.items() if k in show_labels}),
             annotations=frozen({k: v for k, v in obj.annotations.items() if k in show_annotations}),
-            data=obj.data,
-            binary_data=obj.binary_data,
-            type=obj.type,
-            immutable=obj.immutable,
-            uid=obj.uid,
-            resource_version=obj.resource_version,
         )
     return interner.intern(obj) if interner is not None else obj
 
