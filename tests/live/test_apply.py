@@ -73,7 +73,8 @@ def test_dry_run_writes_nothing_and_diff_masks_secret_values(
     core.create_namespaced_secret(
         src, secret("token", {"password": "hunter2"}, annotations={SYNC: f"{team}=yes"})
     )
-    version_before = core.list_namespaced_secret(a).metadata.resource_version
+    # The objects' versions, not the list's: a list's resourceVersion moves with any write anywhere.
+    before = [(s.metadata.name, s.metadata.resource_version) for s in core.list_namespaced_secret(a).items]
 
     result = cfgsync("apply", "--dry-run", "--diff", kubeconfig=control_plane.kubeconfig)
 
@@ -85,7 +86,9 @@ def test_dry_run_writes_nothing_and_diff_masks_secret_values(
     assert "hunter2" not in result.stdout + result.stderr
     assert encoded not in result.stdout + result.stderr
     assert read_secret(core, a, "token") is None
-    assert core.list_namespaced_secret(a).metadata.resource_version == version_before
+    assert [
+        (s.metadata.name, s.metadata.resource_version) for s in core.list_namespaced_secret(a).items
+    ] == before
 
 
 def test_an_unmanaged_object_with_the_copy_name_is_left_untouched(
@@ -212,7 +215,12 @@ class restricted_access:  # noqa: N801 -- used as a context manager, like contex
             resources=["configmaps", "secrets"],
             verbs=["create", "patch", "update", "delete"],
         )
-        rules = [read]
+        # As the chart grants: SyncRules are read when their CRD is installed (another test may have
+        # installed it in this shared API server), and cfgsync refuses to plan without them.
+        syncrules = client.V1PolicyRule(
+            api_groups=["cfgsync.io"], resources=["syncrules"], verbs=["get", "list", "watch"]
+        )
+        rules = [read, syncrules]
         if self.events:
             rules.append(client.V1PolicyRule(api_groups=[""], resources=["events"], verbs=["create"]))
         self.rbac.create_cluster_role(
