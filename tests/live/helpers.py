@@ -84,24 +84,23 @@ def secret(
     )
 
 
-def read_cm(core: Any, namespace: str, name: str) -> Any:
-    """The ConfigMap, or None when it does not exist."""
+def _read_or_none(read: Any, namespace: str, name: str) -> Any:
     try:
-        return core.read_namespaced_config_map(name, namespace)
+        return read(name, namespace)
     except client.ApiException as exc:
         if exc.status == 404:
             return None
         raise
+
+
+def read_cm(core: Any, namespace: str, name: str) -> Any:
+    """The ConfigMap, or None when it does not exist."""
+    return _read_or_none(core.read_namespaced_config_map, namespace, name)
 
 
 def read_secret(core: Any, namespace: str, name: str) -> Any:
     """The Secret, or None when it does not exist."""
-    try:
-        return core.read_namespaced_secret(name, namespace)
-    except client.ApiException as exc:
-        if exc.status == 404:
-            return None
-        raise
+    return _read_or_none(core.read_namespaced_secret, namespace, name)
 
 
 def cm_data(core: Any, namespace: str, name: str) -> dict[str, str] | None:
