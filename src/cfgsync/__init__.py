@@ -18,6 +18,7 @@ from cfgsync._api import (
     render_yaml,
 )
 from cfgsync._core.explain import Explanation, explain_namespace
+from cfgsync._core.guard import DeleteGuard, GuardVerdict
 from cfgsync._core.inventory import Document, Inventory, build_inventory
 from cfgsync._core.manifests import Manifest, parse_config_object, parse_namespace, to_manifest
 from cfgsync._core.model import (
@@ -54,8 +55,10 @@ __all__ = [
     "ConfigObject",
     "Conflict",
     "Copy",
+    "DeleteGuard",
     "Document",
     "Explanation",
+    "GuardVerdict",
     "Inventory",
     "KeyTransforms",
     "LabelSelector",

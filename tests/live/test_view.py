@@ -13,6 +13,11 @@ ORIGIN = {
     "kubed.appscode.com/origin.namespace": "demo",
     "kubed.appscode.com/origin.cluster": "",
 }
+SELF = {
+    "kubed.appscode.com/origin.name": "omni",
+    "kubed.appscode.com/origin.namespace": "team-a",
+    "kubed.appscode.com/origin.cluster": "unicorn",
+}
 
 
 def copy(managed: list[dict[str, Any]] | None) -> dict[str, Any]:
@@ -88,12 +93,17 @@ def test_equal_mappings_are_shared_between_copies() -> None:
         ({"cfgsync.io/typo": "x"}, {}, True),  # reported by the planner as an unknown annotation
         ({"helm.sh/chart": "x"}, {}, False),
         ({"kubed.appscode.com/sync": ""}, ORIGIN, False),  # a copy is never a source
+        # kubed marks its own sources with origin labels pointing at themselves after a restart
+        ({"kubed.appscode.com/sync": ""}, SELF, True),
+        # ... but a copy another cluster's syncer made keeps its source's namespace and name
+        ({"kubed.appscode.com/sync": ""}, {**SELF, "kubed.appscode.com/origin.cluster": "other"}, False),
     ],
 )
 def test_which_objects_declare_a_rule(
     annotations: dict[str, str], labels: dict[str, str], expected: bool
 ) -> None:
-    assert view.declares_rule({"annotations": annotations, "labels": labels}) is expected
+    meta = {"namespace": "team-a", "name": "omni", "annotations": annotations, "labels": labels}
+    assert view.declares_rule(meta, "unicorn") is expected
 
 
 def test_a_namespace_with_a_deletion_timestamp_is_terminating() -> None:

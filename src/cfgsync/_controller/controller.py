@@ -11,14 +11,15 @@ import logging
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cfgsync._adapters.kube import reading, resources, view
-from cfgsync._adapters.kube.connection import METADATA, METADATA_LIST, Kube
+from cfgsync._adapters.kube.connection import METADATA, METADATA_LIST, ApiError, Kube
 from cfgsync._adapters.kube.events import EventRecorder
 from cfgsync._adapters.kube.leader import ElectionSettings, LeaderElector
 from cfgsync._adapters.kube.writing import Writer
 from cfgsync._controller.contexts import ContextPlanner
+from cfgsync._controller.first_pass import FirstPass, PassResult
 from cfgsync._controller.health import HealthServer
 from cfgsync._controller.informer import Handlers, Informer
 from cfgsync._controller.metrics import Metrics
@@ -26,7 +27,8 @@ from cfgsync._controller.queue import WorkQueue
 from cfgsync._controller.reconciler import ExtraPlanner, Reconciler, Result
 from cfgsync._controller.store import Store
 from cfgsync._core import planner
-from cfgsync._core.model import ObjectRef
+from cfgsync._core.guard import DeleteGuard
+from cfgsync._core.model import Action, ConfigObject, ObjectRef
 
 log = logging.getLogger("cfgsync.controller")
 
@@ -53,6 +55,8 @@ class ControllerSettings:
     """Seconds a shutdown waits for reconciles in progress."""
     contexts_kubeconfig: str | None = None
     """Kubeconfig whose contexts are the other clusters of ``sync-contexts``."""
+    delete_guard: DeleteGuard = field(default_factory=DeleteGuard)
+    """Limits on the deletes of the first pass after start or gaining the lease."""
 
 
 class Controller:
@@ -97,15 +101,18 @@ class Controller:
             else None
         )
         extra: list[ExtraPlanner] = [self.contexts] if self.contexts is not None else []
+        self.events = EventRecorder(kube, instance=identity)
+        self.first_pass = FirstPass(settings.delete_guard, managed=lambda: self.store.managed_copies)
         self.reconciler = Reconciler(
             kube=kube,
             store=self.store,
             writer=self.writer,
             hooks=hooks,
             settings=settings.plan,
-            events=EventRecorder(kube, instance=identity),
+            events=self.events,
             metrics=self.metrics,
             extra=extra,
+            first_pass=self.first_pass,
         )
         self.metrics.watch(depth=lambda: len(self.queue), copies=lambda: self.store.managed_copies)
         self.informers = self._informers()
@@ -115,6 +122,7 @@ class Controller:
             registry=self.metrics.registry,
             healthy=self.healthy,
             ready=self.ready,
+            ready_detail=self.ready_detail,
         )
         self.elector = (
             LeaderElector(kube, settings.election, on_started=self._on_leading, on_stopped=self._on_lost)
@@ -131,6 +139,16 @@ class Controller:
     def ready(self) -> bool:
         """True once every cache holds its first list."""
         return all(i.synced.is_set() for i in self.informers)
+
+    def ready_detail(self) -> list[str]:
+        """Lines ``/readyz`` adds to its answer: what an operator should look at (never failing it)."""
+        held = len(self.first_pass.held)
+        if not held:
+            return []
+        return [
+            f"warning: {held} deletes held by the mass-delete guard since start; see the log and the "
+            f"Events (reason DeletesHeld), and restart with --allow-mass-delete to let them through"
+        ]
 
     def healthy(self) -> bool:
         """False when a watch thread or a worker has died."""
@@ -154,7 +172,10 @@ class Controller:
         try:
             if self._wait(self.ready) and self._wait(self.leading.is_set):
                 log.info("caches synced and leading: reconciling every source")
-                self._enqueue(self.store.all_keys())
+                keys = self.store.all_keys()
+                ended = self.first_pass.begin(keys)
+                self._enqueue(keys)
+                self._first_pass_ended(ended)
                 for index in range(self.settings.workers):
                     worker = threading.Thread(target=self._work, name=f"worker-{index}", daemon=True)
                     worker.start()
@@ -208,6 +229,7 @@ class Controller:
             if result.busy:
                 self.queue.add_after(key, 0.05)
                 continue
+            self._first_pass_ended(self.first_pass.done((key,)))
             if result.retry:
                 delay = self.queue.add_rate_limited(key)
                 self.metrics.reconciles.labels(result="retried").inc()
@@ -221,6 +243,47 @@ class Controller:
                 if not self._dirty:
                     self.metrics.last_sync.set(time.time())
                 self._dirty = False
+
+    def _first_pass_ended(self, result: PassResult | None) -> None:
+        """Report the guard's verdict on the first pass, and carry out the deletes it lets through."""
+        if result is None:
+            return
+        verdict = result.verdict
+        self.metrics.deletes_held.set(len(verdict.held))
+        if not verdict.held:
+            if result.release:
+                log.info("first pass done: its deletes go ahead", extra={"sources": len(result.release)})
+                self._enqueue(result.release)
+            return
+        log.warning(verdict.summary(), extra={"held": len(verdict.held), "managed": verdict.managed})
+        by_source: dict[ObjectRef, list[Action]] = {}
+        for action in verdict.held:
+            log.warning("held: delete %s: %s", action.ref, action.reason, extra={"copy": str(action.ref)})
+            by_source.setdefault(action.source, []).append(action)
+        for source, actions in sorted(by_source.items()):
+            target = self._event_subject(source) or actions[0].observed
+            if target is not None:
+                refs = ", ".join(str(a.ref) for a in actions[:10])
+                more = f" and {len(actions) - 10} more" if len(actions) > 10 else ""
+                self.events.warning(
+                    target,
+                    "DeletesHeld",
+                    f"deletes of {len(actions)} copies of {source} held by the mass-delete guard "
+                    f"({refs}{more}): {verdict.summary()}",
+                )
+
+    def _event_subject(self, ref: ObjectRef) -> ConfigObject | None:
+        """The object ``ref`` as an Event's subject (uid included), when it exists."""
+        with self.store.lock:
+            cached = self.store.full_sources.get(ref)
+        if cached is not None or not self.store.holds(ref):
+            return cached
+        try:
+            raw = reading.get_object(self.kube, ref)
+        except ApiError as exc:
+            log.warning("could not read %s: %s", ref, exc)
+            return None
+        return None if raw is None else view.light_object(ref.kind, view.metadata(raw))
 
     def _enqueue(self, refs: Iterable[ObjectRef]) -> None:
         for ref in refs:

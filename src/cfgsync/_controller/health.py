@@ -1,7 +1,8 @@
 """``/healthz``, ``/readyz`` and ``/metrics`` over HTTP.
 
 I/O: a small threaded HTTP server. Liveness fails when a watch thread died; readiness holds until every
-cache has its first list (a follower is ready too: it holds a warm cache to take over with).
+cache has its first list (a follower is ready too: it holds a warm cache to take over with). A probe's
+answer may carry detail lines after ``ok`` (held deletes) that do not change its status.
 """
 
 from __future__ import annotations
@@ -27,8 +28,10 @@ class HealthServer:
         registry: CollectorRegistry,
         healthy: Callable[[], bool],
         ready: Callable[[], bool],
+        ready_detail: Callable[[], list[str]] = list,
     ) -> None:
         probes = {"/healthz": healthy, "/readyz": ready}
+        details = {"/readyz": ready_detail}
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
@@ -37,7 +40,9 @@ class HealthServer:
                     self._send(200, generate_latest(registry), CONTENT_TYPE_LATEST)
                 elif path in probes:
                     good = probes[path]()
-                    self._send(200 if good else 503, b"ok\n" if good else b"not ok\n", "text/plain")
+                    lines = ["ok" if good else "not ok", *details.get(path, list)()]
+                    body = "".join(f"{line}\n" for line in lines).encode()
+                    self._send(200 if good else 503, body, "text/plain; charset=utf-8")
                 else:
                     self._send(404, b"not found\n", "text/plain")
 

@@ -56,6 +56,11 @@ class Metrics:
             "When the work queue last emptied with every reconcile successful (Unix time).",
             registry=self.registry,
         )
+        self.deletes_held = Gauge(
+            "cfgsync_deletes_held",
+            "Deletes the mass-delete guard holds back since the first pass (--allow-mass-delete frees them).",
+            registry=self.registry,
+        )
         self.leader = Gauge(
             "cfgsync_leader", "1 while this replica holds the lease (and may write).", registry=self.registry
         )

@@ -19,6 +19,7 @@ from cfgsync._adapters.kube import reading, view
 from cfgsync._adapters.kube.connection import Kube
 from cfgsync._adapters.kube.events import EventRecorder
 from cfgsync._adapters.kube.writing import Outcome, Writer
+from cfgsync._controller.first_pass import FirstPass
 from cfgsync._controller.metrics import Metrics
 from cfgsync._controller.store import Store
 from cfgsync._core import origin, planner, vocabulary
@@ -66,6 +67,7 @@ class Reconciler:
         events: EventRecorder,
         metrics: Metrics,
         extra: Iterable[ExtraPlanner] = (),
+        first_pass: FirstPass | None = None,
     ) -> None:
         self.kube = kube
         self.store = store
@@ -75,6 +77,7 @@ class Reconciler:
         self.events = events
         self.metrics = metrics
         self.extra = tuple(extra)
+        self.first_pass = first_pass
         self._busy: set[ObjectRef] = set()
         self._busy_lock = threading.Lock()
 
@@ -89,6 +92,8 @@ class Reconciler:
             except _BusyError:
                 return Result(busy=True)
             changes = [a for a in plan.changes if a.source in group]
+            if self.first_pass is not None:
+                changes = self.first_pass.split(changes)
             started = time.monotonic()
             outcomes = self.writer.execute(changes)
             self._record(plan, inputs, group, outcomes)

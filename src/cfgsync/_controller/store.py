@@ -22,7 +22,7 @@ from typing import Any
 from cfgsync._adapters.kube import view
 from cfgsync._core import origin
 from cfgsync._core.model import ConfigObject, Namespace, ObjectRef, Problem
-from cfgsync._core.rules import Rule, is_copy
+from cfgsync._core.rules import Rule
 
 NameKey = tuple[str, str]
 """(kind, name): objects of one kind and name across namespaces."""
@@ -124,16 +124,16 @@ class Store:
         """True when the object declares a rule or a SyncRule names it (and its namespace counts)."""
         if self.source_namespace not in {None, ref.namespace}:
             return False
-        if view.declares_rule(meta):
+        if view.declares_rule(meta, self.cluster_name):
             return True
-        return any(isinstance(r, Rule) and r.source == ref for r in self.rules.values()) and not is_copy(
-            view.string_map(meta, "labels")
-        )
+        return any(
+            isinstance(r, Rule) and r.source == ref for r in self.rules.values()
+        ) and not origin.is_copy(ref, view.string_map(meta, "labels"), self.cluster_name)
 
     def put_object(self, kind: str, meta: Mapping[str, Any]) -> None:
         """A ConfigMap or Secret (metadata) was added or changed."""
         ref = _ref(kind, meta)
-        if is_copy(view.string_map(meta, "labels")):
+        if origin.is_copy(ref, view.string_map(meta, "labels"), self.cluster_name):
             self.drop_object(kind, meta)  # the copy watch holds it now
             return
         source = self.is_source(ref, meta)
@@ -178,6 +178,13 @@ class Store:
     def put_copy(self, raw: Mapping[str, Any], *, written: ConfigObject | None = None) -> None:
         """A copy was added or changed (from the watch), or written by this controller (``written``)."""
         obj = written if written is not None else view.observed_copy(raw, self.interner)
+        if not origin.is_copy(obj.ref, obj.labels, self.cluster_name):
+            # A source kubed marked with its own origin: the metadata watch holds it as a source.
+            with self.lock:
+                owner = self._forget_copy(obj.ref)
+            if owner is not None:
+                self.on_change([owner])
+            return
         with self.lock:
             if obj.uid in self._tombstones:
                 return

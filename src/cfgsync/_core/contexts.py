@@ -72,4 +72,5 @@ def plan_context_copies(
         problems=problems,
         warnings=warnings,
         delete_reason=delete_reason,
+        elsewhere=True,
     )

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
 from cfgsync import errors
+from cfgsync._core import origin
 from cfgsync._core.model import ConfigObject, Namespace, ObjectRef, Plan
 from cfgsync._core.planner import DEFAULT_SETTINGS, PlanSettings, collect_rules
-from cfgsync._core.rules import Rule, is_copy
+from cfgsync._core.rules import Rule
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -45,7 +46,7 @@ def explain_namespace(
         raise errors.CfgsyncError(
             f"namespace {namespace!r} is not in the input; add its Namespace object (with its labels)"
         )
-    sources = {o.ref: o for o in objects if not is_copy(o.labels)}
+    sources = {o.ref: o for o in objects if not origin.is_copy(o.ref, o.labels, settings.cluster_name)}
     found, problems, _ = collect_rules(sources, rules)
     landed = {a.source for a in plan.actions if a.desired is not None and a.ref.namespace == namespace}
     blocked = {
@@ -56,6 +57,12 @@ def explain_namespace(
     ruled = {rule.source for rule in found}
     for rule in sorted(found, key=lambda r: (r.source.sort_key, r.origin)):
         reasons: list[str] = []
+        source = sources.get(rule.source)
+        if source is not None and origin.points_at_itself(source.ref, source.labels, settings.cluster_name):
+            reasons.append(
+                "yes: its origin labels point at itself (kubed marks its sources so when it restarts); "
+                "it is a source, not a copy"
+            )
         if settings.source_namespace is not None and rule.source.namespace != settings.source_namespace:
             reasons.append(f"no: only sources in {settings.source_namespace} count (--source-namespace)")
         if rule.source.namespace == namespace:

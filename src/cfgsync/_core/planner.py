@@ -30,7 +30,7 @@ from cfgsync._core.model import (
     Veto,
     frozen,
 )
-from cfgsync._core.rules import Rule, is_copy, rules_from_annotations
+from cfgsync._core.rules import Rule, declares_rule, rules_from_annotations
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -119,9 +119,11 @@ def plan_copies(
     the sources. ``existing`` is what is already there (empty for a pure render); objects in it that
     cfgsync does not manage are never touched, and a copy that would replace one is a conflict.
     """
+    sources = tuple(sources)
     by_ref = select_sources(sources, settings)
     found, problems, warnings = collect_rules(by_ref, rules)
     warnings.extend(_excluded_by_name(found, settings.excluded_namespaces))
+    warnings.extend(marked_by_another_cluster(sources, settings.cluster_name))
     allowed = [
         ns
         for ns in sorted(namespaces, key=lambda ns: ns.name)
@@ -152,9 +154,32 @@ def select_sources(sources: Iterable[ConfigObject], settings: PlanSettings) -> d
         obj.ref: obj
         for obj in sources
         if obj.ref.kind in SOURCE_KINDS
-        and not is_copy(obj.labels)
+        and not origin.is_copy(obj.ref, obj.labels, settings.cluster_name)
         and settings.source_namespace in {None, obj.ref.namespace}
     }
+
+
+def marked_by_another_cluster(sources: Iterable[ConfigObject], cluster_name: str) -> Iterator[Problem]:
+    """Warn about sources kubed marked with its origin labels under another cluster name.
+
+    Such an object looks like a copy made by another cluster, so it is not a source here; most likely
+    kubed ran with a ``--cluster-name`` that cfgsync was not given.
+    """
+    for obj in sources:
+        labels = obj.labels
+        cluster = labels.get(vocabulary.ORIGIN_CLUSTER, "")
+        if (
+            cluster != cluster_name
+            and origin.points_at_itself(obj.ref, labels, cluster)
+            and declares_rule(obj.annotations)
+        ):
+            yield Problem(
+                subject=obj.describe(),
+                ref=obj.ref,
+                message=f"its origin labels point at itself with cluster name {cluster!r}, so it is taken "
+                f"for a copy made by that cluster and not synced. If kubed ran here with --cluster-name "
+                f"{cluster!r}, give cfgsync the same --cluster-name",
+            )
 
 
 Targets = Callable[[Rule, ConfigObject], Iterable[Namespace]]
@@ -199,8 +224,12 @@ def complete_plan(
     problems: list[Problem],
     warnings: list[Problem],
     delete_reason: Callable[[ObjectRef, ObjectRef], str],
+    elsewhere: bool = False,
 ) -> Plan:
-    """Compare the wanted copies with what exists; delete managed copies no rule wants any more."""
+    """Compare the wanted copies with what exists; delete managed copies no rule wants any more.
+
+    ``elsewhere`` says ``existing`` is in another cluster than the sources (``sync-contexts``).
+    """
     observed = {obj.ref: obj for obj in existing if obj.ref.kind in SOURCE_KINDS}
     actions: list[Action] = []
     conflicts: list[Conflict] = []
@@ -208,14 +237,14 @@ def complete_plan(
         if len(candidates) > 1:
             conflicts.append(_double_conflict(ref, candidates))
             continue
-        outcome = _compare(candidates[0], observed.get(ref), cluster_name)
+        outcome = _compare(candidates[0], observed.get(ref), cluster_name, elsewhere=elsewhere)
         if isinstance(outcome, Conflict):
             conflicts.append(outcome)
         else:
             actions.append(outcome)
     for ref, obj in observed.items():
-        owner = origin.owner_of(obj, cluster_name)
-        if owner is None or ref in wanted or ref == owner:
+        owner = origin.owner_of(obj, cluster_name, elsewhere=elsewhere)
+        if owner is None or ref in wanted:
             continue
         reason = delete_reason(owner, ref)
         actions.append(Action(kind=ActionKind.DELETE, ref=ref, source=owner, observed=obj, reason=reason))
@@ -271,7 +300,9 @@ def _double_conflict(ref: ObjectRef, candidates: list[Copy]) -> Conflict:
     )
 
 
-def _compare(copy: Copy, observed: ConfigObject | None, cluster_name: str) -> Action | Conflict:
+def _compare(
+    copy: Copy, observed: ConfigObject | None, cluster_name: str, *, elsewhere: bool
+) -> Action | Conflict:
     if observed is None:
         return Action(
             kind=ActionKind.CREATE,
@@ -280,7 +311,7 @@ def _compare(copy: Copy, observed: ConfigObject | None, cluster_name: str) -> Ac
             desired=copy,
             reason=f"selected by {copy.rule}",
         )
-    owner = origin.owner_of(observed, cluster_name)
+    owner = origin.owner_of(observed, cluster_name, elsewhere=elsewhere)
     if owner is None:
         return Conflict(
             ref=copy.ref,

@@ -267,6 +267,9 @@ def _own_targets(source: ConfigObject, where: str) -> _Targets:
     return f"annotation {key}", patterns, selector
 
 
-def is_copy(labels: Mapping[str, str]) -> bool:
-    """True when an object carries origin labels, i.e. it is somebody's copy (never a source)."""
-    return vocabulary.ORIGIN_NAME in labels and vocabulary.ORIGIN_NAMESPACE in labels
+def declares_rule(annotations: Mapping[str, str]) -> bool:
+    """True when these annotations declare a sync rule: kubed's sync keys or any ``cfgsync.io/`` key."""
+    return any(
+        key in (vocabulary.KUBED_SYNC, vocabulary.KUBED_SYNC_CONTEXTS) or key.startswith(vocabulary.PREFIX)
+        for key in annotations
+    )

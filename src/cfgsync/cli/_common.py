@@ -14,7 +14,7 @@ import click
 
 import cfgsync
 from cfgsync import errors
-from cfgsync._core import planner
+from cfgsync._core import guard, planner
 from cfgsync._core.model import Plan
 
 T = TypeVar("T")
@@ -25,6 +25,8 @@ EXIT_ERROR = 1
 """Invalid input or a failed operation; nothing was written."""
 EXIT_STRICT = 3
 """``--strict`` and there were warnings (conflicts, vetoes); nothing was written."""
+EXIT_HELD = 4
+"""The mass-delete guard held deletes back; every other change was written."""
 PLUGINS_ENV = "CFGSYNC_PLUGINS"
 """Comma-separated entry-point names: only these installed plugins load (the built-ins always do)."""
 
@@ -117,3 +119,43 @@ def plan_paths(
     cfgsync.check_plan(plan)
     warn(plan, strict=strict)
     return found, plan, hooks
+
+
+DELETE_GUARD_OPTIONS = [
+    click.option(
+        guard.ALLOW_FLAG,
+        "allow_mass_delete",
+        is_flag=True,
+        help="Let the mass-delete guard's held deletes through (check the plan first).",
+    ),
+    click.option(
+        "--mass-delete-count",
+        type=click.IntRange(min=0),
+        default=guard.DEFAULT_COUNT,
+        show_default=True,
+        help="Deletes at or below this many are never held.",
+    ),
+    click.option(
+        "--mass-delete-fraction",
+        type=click.FloatRange(min=0.0, max=1.0),
+        default=guard.DEFAULT_FRACTION,
+        show_default=True,
+        help="Deletes at or below this share of the managed copies are never held.",
+    ),
+]
+
+
+def with_delete_guard(func: Callable[P, R]) -> Callable[P, R]:
+    """Add the mass-delete guard's options (see :func:`delete_guard`)."""
+    for option in reversed(DELETE_GUARD_OPTIONS):
+        func = option(func)
+    return func
+
+
+def delete_guard(
+    allow_mass_delete: bool, mass_delete_count: int, mass_delete_fraction: float
+) -> guard.DeleteGuard:
+    """The guard the options describe."""
+    return guard.DeleteGuard(
+        count=mass_delete_count, fraction=mass_delete_fraction, enabled=not allow_mass_delete
+    )

@@ -18,9 +18,19 @@ from typing import TYPE_CHECKING
 import click
 
 from cfgsync import errors
-from cfgsync._core import planner
+from cfgsync._core import origin, planner
 from cfgsync._core.model import Action, ActionKind
-from cfgsync.cli._common import EXIT_ERROR, fail, plugins, settings, warn, with_common
+from cfgsync.cli._common import (
+    EXIT_ERROR,
+    EXIT_HELD,
+    delete_guard,
+    fail,
+    plugins,
+    settings,
+    warn,
+    with_common,
+    with_delete_guard,
+)
 
 if TYPE_CHECKING:
     from cfgsync._adapters.kube import connection
@@ -78,6 +88,7 @@ _DONE = {
 @click.option(
     "--strict", is_flag=True, help="Exit non-zero (3) on any warning (conflict, veto); write nothing."
 )
+@with_delete_guard
 @with_common
 def apply_command(
     kubeconfig: str | None,
@@ -85,6 +96,9 @@ def apply_command(
     dry_run: bool,
     show_diff: bool,
     strict: bool,
+    allow_mass_delete: bool,
+    mass_delete_count: int,
+    mass_delete_fraction: float,
     cluster_name: str,
     source_namespace: str | None,
     exclude: tuple[str, ...],
@@ -92,11 +106,13 @@ def apply_command(
     """Read the cluster, plan the copies, and make the cluster match, once.
 
     Creates and updates copies (server-side apply, field manager cfgsync) and deletes copies no rule
-    selects any more. Objects cfgsync does not manage are never touched. Exits non-zero if any write
+    selects any more. Objects cfgsync does not manage are never touched. Deletes beyond the mass-delete
+    guard's limits are held (exit 4) unless --allow-mass-delete is given. Exits non-zero if any write
     failed, after attempting all of them.
     """
     from cfgsync._adapters.kube import connection, diff, reading
 
+    deletes = delete_guard(allow_mass_delete, mass_delete_count, mass_delete_fraction)
     try:
         kube = connection.connect(connection_settings(kubeconfig, context))
         try:
@@ -113,24 +129,32 @@ def apply_command(
             for problem in problems:
                 click.echo(f"error: {problem}", err=True)
             warn(plan, strict=strict)
-            for action in plan.changes:
+            managed = sum(1 for obj in state.existing if origin.owner_of(obj, cluster_name) is not None)
+            verdict = deletes.check(plan.changes, managed)
+            for action in verdict.allowed:
                 if dry_run:
                     click.echo(diff.describe(action))
                 if show_diff:
                     click.echo(diff.unified_diff(action), nl=False)
+            for action in verdict.held:
+                click.echo(f"held: {diff.describe(action)}")
+            if verdict.held:
+                click.echo(f"warning: {verdict.summary()}", err=True)
             if dry_run:
-                click.echo(f"dry run: {_summary(plan.changes)}; nothing written", err=True)
-                sys.exit(EXIT_ERROR if problems else 0)
-            failed = _apply(kube, plan.changes)
+                click.echo(f"dry run: {_summary(plan.changes, held=len(verdict.held))}; nothing written")
+                sys.exit(EXIT_ERROR if problems else EXIT_HELD if verdict.held else 0)
+            failed = _apply(kube, verdict.allowed, held=len(verdict.held))
         finally:
             kube.close()
     except errors.CfgsyncError as exc:
         fail(exc)
     if failed or problems:
         sys.exit(EXIT_ERROR)
+    if verdict.held:
+        sys.exit(EXIT_HELD)
 
 
-def _apply(kube: connection.Kube, actions: tuple[Action, ...]) -> int:
+def _apply(kube: connection.Kube, actions: tuple[Action, ...], *, held: int) -> int:
     from cfgsync._adapters.kube import writing
 
     writer = writing.Writer(kube)
@@ -145,17 +169,19 @@ def _apply(kube: connection.Kube, actions: tuple[Action, ...]) -> int:
         else:
             failed += 1
             click.echo(f"error: {outcome.message}", err=True)
-    click.echo(f"{_summary(actions, done=True)}, {failed} failed", err=True)
+    click.echo(f"{_summary(actions, done=True, held=held)}, {failed} failed", err=True)
     return failed
 
 
-def _summary(actions: tuple[Action, ...], *, done: bool = False) -> str:
+def _summary(actions: tuple[Action, ...], *, done: bool = False, held: int = 0) -> str:
     counts = dict.fromkeys(_DONE, 0)
     for action in actions:
         counts[action.kind] += 1
     if done:
-        return ", ".join(f"{n} {_DONE[kind]}" for kind, n in counts.items())
-    return ", ".join(f"{n} to {kind.value}" for kind, n in counts.items())
+        line = ", ".join(f"{n} {_DONE[kind]}" for kind, n in counts.items())
+    else:
+        line = ", ".join(f"{n} to {kind.value}" for kind, n in counts.items())
+    return f"{line} ({held} deletes held)" if held else line
 
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|m|s|ms)")
@@ -233,6 +259,7 @@ SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/names
 @click.option("--retry-period", default=2, show_default=True, help="Seconds between election attempts.")
 @click.option("--log-format", type=click.Choice(["json", "text"]), default="json", show_default=True)
 @click.option("--log-level", default="INFO", show_default=True)
+@with_delete_guard
 def run_command(
     kubeconfig: str | None,
     context: str | None,
@@ -253,6 +280,9 @@ def run_command(
     retry_period: int,
     log_format: str,
     log_level: str,
+    allow_mass_delete: bool,
+    mass_delete_count: int,
+    mass_delete_fraction: float,
 ) -> None:
     """Run the controller: watch the cluster and keep every copy in line until stopped (SIGTERM)."""
     from cfgsync._adapters.kube import connection, leader
@@ -304,6 +334,7 @@ def run_command(
                 health_port=health_port,
                 election=election,
                 contexts_kubeconfig=contexts_kubeconfig,
+                delete_guard=delete_guard(allow_mass_delete, mass_delete_count, mass_delete_fraction),
             ),
             hooks=hooks,
         )

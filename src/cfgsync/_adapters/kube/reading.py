@@ -174,7 +174,7 @@ def read_cluster(kube: Kube, *, cluster_name: str, source_namespace: str | None 
             if ref in copies:
                 continue
             wanted = source_namespace in {None, ref.namespace}
-            if wanted and (view.declares_rule(meta) or ref in named):
+            if wanted and (view.declares_rule(meta, cluster_name) or ref in named):
                 full = get_object(kube, ref)
                 if full is not None:
                     sources.append(view.observed_source(full))

@@ -19,9 +19,8 @@ import sys
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-from cfgsync._core import manifests, vocabulary
+from cfgsync._core import manifests, origin, rules, vocabulary
 from cfgsync._core.model import ConfigObject, Namespace, ObjectRef, frozen
-from cfgsync._core.rules import is_copy
 
 MANAGER: Final = "cfgsync"
 """cfgsync's field manager name, for server-side apply and every other write."""
@@ -159,18 +158,12 @@ def light_object(kind: str, meta: Mapping[str, Any]) -> ConfigObject:
     )
 
 
-def declares_rule(meta: Mapping[str, Any]) -> bool:
+def declares_rule(meta: Mapping[str, Any], cluster_name: str) -> bool:
     """True when an object's annotations declare a sync rule (kubed's or cfgsync's); copies never do."""
-    if is_copy(string_map(meta, "labels")):
+    ref = ObjectRef(kind="", namespace=str(meta.get("namespace", "")), name=str(meta.get("name", "")))
+    if origin.is_copy(ref, string_map(meta, "labels"), cluster_name):
         return False
-    annotations = meta.get("annotations")
-    if not isinstance(annotations, Mapping):
-        return False
-    return any(
-        key in (vocabulary.KUBED_SYNC, vocabulary.KUBED_SYNC_CONTEXTS)
-        or str(key).startswith(vocabulary.PREFIX)
-        for key in annotations
-    )
+    return rules.declares_rule(string_map(meta, "annotations"))
 
 
 def live_sources(sources: Iterable[ConfigObject], namespaces: Mapping[str, Namespace]) -> list[ConfigObject]:
