@@ -9,6 +9,8 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from cfgsync._api import (
+    ApplyReport,
+    apply_cluster,
     check_plan,
     copy_manifests,
     load_manifests,
@@ -51,6 +53,7 @@ __all__ = [
     "Action",
     "ActionKind",
     "ApplyError",
+    "ApplyReport",
     "CfgsyncError",
     "ConfigObject",
     "Conflict",
@@ -78,6 +81,7 @@ __all__ = [
     "SelectorError",
     "Veto",
     "__version__",
+    "apply_cluster",
     "build_inventory",
     "check_plan",
     "copy_manifests",

@@ -6,12 +6,14 @@ Thin glue over the core and the adapters; every mode of the command line uses th
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import IO
 
 from cfgsync import errors
 from cfgsync._adapters import output, yaml_input
 from cfgsync._core import inventory, manifests, planner
-from cfgsync._core.model import ConfigObject, Namespace, Plan
+from cfgsync._core.guard import DeleteGuard
+from cfgsync._core.model import Action, ConfigObject, Namespace, Plan, Problem
 from cfgsync._core.rules import Rule
 from cfgsync._plugins.manager import PluginHooks, load_plugins
 
@@ -81,3 +83,64 @@ def render_yaml(plan: Plan, stream: IO[str]) -> int:
 def load_plugin_hooks(only: Collection[str] | None = None, extra: Iterable[object] = ()) -> PluginHooks:
     """The plugin manager: built-in transforms, installed plugins (``only`` limits them), ``extra``."""
     return load_plugins(only=only, extra=extra)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApplyReport:
+    """What :func:`apply_cluster` found and did."""
+
+    plan: Plan
+    """The plan, with every action and finding."""
+    allowed: tuple[Action, ...]
+    """The changes the mass-delete guard let through (written unless it was a dry run)."""
+    held: tuple[Action, ...]
+    """Deletes the mass-delete guard held back."""
+    held_summary: str
+    """One line on the held deletes and how to let them through; empty when none was held."""
+    written: tuple[Action, ...]
+    """Changes written successfully, in plan order."""
+    failures: tuple[tuple[Action, str], ...]
+    """Changes that failed, each with the reason (never containing Secret values)."""
+    problems: tuple[Problem, ...]
+    """Objects that could not be read, invalid sources and SyncRules."""
+
+
+def apply_cluster(
+    *,
+    kubeconfig: Sequence[str] = (),
+    context: str | None = None,
+    settings: planner.PlanSettings = planner.DEFAULT_SETTINGS,
+    guard: DeleteGuard | None = None,
+    dry_run: bool = False,
+    plugins: PluginHooks | None = None,
+) -> ApplyReport:
+    """Make a live cluster's copies match the plan once (what ``cfgsync apply`` does).
+
+    ``kubeconfig`` files are merged as ``KUBECONFIG`` does; none means the pod's service account.
+    Raises :class:`~cfgsync.errors.ApplyError` when the cluster cannot be reached or read.
+    """
+    # The Kubernetes client is imported only here: importing it costs what render should not pay.
+    from cfgsync._adapters.kube import applying, connection
+
+    kube = connection.connect(
+        connection.ConnectionSettings(kubeconfig=tuple(kubeconfig), context=context), identity="apply"
+    )
+    try:
+        applied = applying.apply_once(
+            kube,
+            settings=settings,
+            hooks=plugins if plugins is not None else load_plugins(),
+            guard=guard if guard is not None else DeleteGuard(),
+            dry_run=dry_run,
+        )
+    finally:
+        kube.close()
+    return ApplyReport(
+        plan=applied.plan,
+        allowed=applied.verdict.allowed,
+        held=applied.verdict.held,
+        held_summary=applied.verdict.summary(),
+        written=tuple(o.action for o in applied.outcomes if o.ok),
+        failures=tuple((o.action, o.message) for o in applied.outcomes if not o.ok),
+        problems=applied.problems,
+    )

@@ -1,13 +1,16 @@
-"""The informer's list/watch loop against a scripted API: resume, 410 Gone, dropped connections."""
+"""The informer's list/watch loop against a scripted API: resume, 410 Gone, dropped connections,
+objects it cannot read, and bugs in what it feeds."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
-from cfgsync._adapters.kube.connection import ApiError
-from cfgsync._controller.informer import Handlers, Informer
+from cfgsync import errors
+from cfgsync._adapters.kube.connection import ApiError, Json, Kube
+from cfgsync._controller.informer import Informer, Poison
+from cfgsync._controller.sinks import Handlers
 from live.helpers import wait_for
 
 
@@ -20,6 +23,7 @@ class ScriptedKube:
         self.lists = lists
         self.watches = watches
         self.watch_versions: list[str] = []
+        self.watch_queries: list[dict[str, str]] = []
         self.list_calls = 0
         self.done = threading.Event()
         self.release = threading.Event()
@@ -32,6 +36,7 @@ class ScriptedKube:
         self, path: str, *, query: Sequence[tuple[str, str]], accept: str, timeout: Any
     ) -> Iterator[dict[str, Any]]:
         self.watch_versions.append(dict(query)["resourceVersion"])
+        self.watch_queries.append({**dict(query), "read_timeout": str(timeout[1])})
         if not self.watches:
             self.done.set()
             self.release.wait(5)
@@ -50,22 +55,40 @@ def listing(version: str, *names: str) -> dict[str, Any]:
     return {"metadata": {"resourceVersion": version}, "items": [item(n, version) for n in names]}
 
 
-def run(kube: ScriptedKube) -> dict[str, str]:
+def decode(raw: Json) -> tuple[str, str]:
+    """(name, version); an object labelled ``poison`` cannot be read, one labelled ``bug`` breaks the sink."""
+    meta = raw["metadata"]
+    if meta.get("labels", {}).get("poison"):
+        raise errors.ManifestError(f"ConfigMap ns/{meta['name']}: data is too large")
+    return meta["name"], meta["resourceVersion"]
+
+
+def run(kube: ScriptedKube, poisoned: list[Poison] | None = None) -> dict[str, str]:
     held: dict[str, str] = {}
 
-    def forget(name: str) -> None:
-        held.pop(name, None)
+    def put(item: tuple[str, str]) -> None:
+        if item[0] == "bug":
+            raise KeyError("a bug in a handler")
+        held[item[0]] = item[1]
 
-    handlers = Handlers(
-        upsert=lambda raw: held.__setitem__(raw["metadata"]["name"], raw["metadata"]["resourceVersion"]),
-        delete=lambda raw: forget(raw["metadata"]["name"]),
-        known=lambda: {("ns", n) for n in held},
+    def forget(key: tuple[str, str], uid: str | None) -> None:
+        held.pop(key[1], None)
+
+    handlers = Handlers(upsert=put, delete=forget, known=lambda: {("ns", n) for n in held})
+    informer = Informer(
+        cast(Kube, kube),
+        name="test",
+        path="/api/v1/configmaps",
+        kind="ConfigMap",
+        decode=decode,
+        sink=handlers,
+        on_poison=(poisoned if poisoned is not None else []).append,
     )
-    informer = Informer(kube, name="test", path="/api/v1/configmaps", kind="ConfigMap", handlers=handlers)  # type: ignore[arg-type]
     informer.start()
     wait_for(kube.done.is_set, timeout=10, what="the script to run out")
     informer.stop()
     kube.release.set()
+    assert informer.alive
     return held
 
 
@@ -98,3 +121,55 @@ def test_410_gone_relists_and_notices_what_vanished_meanwhile() -> None:
     assert held == {"b": "60", "c": "60"}  # a was deleted while the watch was away
     assert kube.list_calls == 3
     assert kube.watch_versions[:3] == ["10", "50", "60"]
+
+
+def poison(name: str, version: str) -> dict[str, Any]:
+    return {
+        "metadata": {"namespace": "ns", "name": name, "resourceVersion": version, "labels": {"poison": "1"}}
+    }
+
+
+def test_an_object_that_cannot_be_read_is_reported_and_skipped() -> None:
+    poisoned: list[Poison] = []
+    kube = ScriptedKube(
+        [listing("10", "a")],
+        [
+            [
+                {"type": "MODIFIED", "object": poison("a", "11")},
+                {"type": "ADDED", "object": poison("big", "12")},
+                {"type": "ADDED", "object": item("c", "13")},
+            ]
+        ],
+    )
+
+    held = run(kube, poisoned)
+
+    assert held == {"c": "13"}  # "a" is no longer trusted as it was; "big" never held; the rest goes on
+    assert [(p.name, p.error) for p in poisoned] == [
+        ("a", "ConfigMap ns/a: data is too large"),
+        ("big", "ConfigMap ns/big: data is too large"),
+    ]
+    assert kube.watch_versions[:2] == ["10", "13"]
+
+
+def test_a_bug_in_the_sink_restarts_the_loop_from_a_relist() -> None:
+    kube = ScriptedKube(
+        [listing("10", "a"), listing("20", "a", "c")],
+        [[{"type": "ADDED", "object": item("bug", "11")}], [{"type": "ADDED", "object": item("d", "21")}]],
+    )
+
+    held = run(kube)
+
+    assert held == {"a": "20", "c": "20", "d": "21"}
+    assert kube.list_calls == 2
+
+
+def test_watches_end_within_two_minutes_and_a_silent_one_is_given_up() -> None:
+    kube = ScriptedKube([listing("10", "a")], [[], []])
+
+    run(kube)
+
+    for query in kube.watch_queries:
+        assert 60 <= int(query["timeoutSeconds"]) <= 90
+        assert float(query["read_timeout"]) < 120  # the first bookmark arrives after two minutes
+        assert float(query["read_timeout"]) > int(query["timeoutSeconds"])

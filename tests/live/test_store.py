@@ -1,70 +1,165 @@
-"""The controller's Store, without an API server: what it takes for a source and what for a copy."""
+"""The controller's Store, without an API server: what it takes for a source, a copy, and what it keeps."""
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+
+import pytest
 
 from cfgsync._controller.store import Store
-from cfgsync._core.model import ObjectRef
+from cfgsync._core import manifests
+from cfgsync._core.model import ConfigObject, Namespace, ObjectRef, frozen
 
 CLUSTER = "unicorn"
 SOURCE = ObjectRef(kind="ConfigMap", namespace="demo", name="omni")
 
 
-def raw(namespace: str, name: str, *, labels: dict[str, str], annotations: dict[str, str]) -> dict[str, Any]:
-    meta = {
-        "namespace": namespace,
-        "name": name,
-        "uid": f"uid-{namespace}",
-        "resourceVersion": "7",
-        "labels": labels,
-        "annotations": annotations,
-    }
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": {"k": "v"}}
+def obj(
+    namespace: str,
+    name: str = "omni",
+    *,
+    labels: dict[str, str] | None = None,
+    annotations: dict[str, str] | None = None,
+    data: dict[str, str] | None = None,
+    uid: str | None = None,
+    version: str = "7",
+) -> ConfigObject:
+    return ConfigObject(
+        ref=ObjectRef(kind="ConfigMap", namespace=namespace, name=name),
+        labels=frozen(labels),
+        annotations=frozen(annotations),
+        data=frozen(data or {"k": "v"}),
+        uid=uid or f"uid-{namespace}",
+        resource_version=version,
+    )
 
 
-def marks(namespace: str, name: str) -> dict[str, str]:
+def marks(namespace: str, name: str = "omni", cluster: str = CLUSTER) -> dict[str, str]:
     return {
         "kubed.appscode.com/origin.name": name,
         "kubed.appscode.com/origin.namespace": namespace,
-        "kubed.appscode.com/origin.cluster": CLUSTER,
+        "kubed.appscode.com/origin.cluster": cluster,
     }
 
 
-def test_a_source_marked_with_its_own_origin_is_held_as_a_source_not_a_copy() -> None:
-    changed: list[ObjectRef] = []
-    store = Store(cluster_name=CLUSTER, on_change=changed.extend)
-    marked = raw("demo", "omni", labels=marks("demo", "omni"), annotations={"kubed.appscode.com/sync": ""})
+SYNC = {"kubed.appscode.com/sync": ""}
+
+
+@pytest.fixture
+def changed() -> list[ObjectRef]:
+    return []
+
+
+@pytest.fixture
+def store(changed: list[ObjectRef]) -> Store:
+    return Store(cluster_name=CLUSTER, on_change=changed.extend)
+
+
+def test_a_source_marked_with_its_own_origin_is_held_as_a_source_not_a_copy(
+    store: Store, changed: list[ObjectRef]
+) -> None:
+    marked = obj("demo", labels=marks("demo"), annotations=SYNC)
 
     store.put_copy(marked)  # the copy watch selects it by its labels ...
-    store.put_object("ConfigMap", marked["metadata"])  # ... and the metadata watch sees it too
+    store.put_object(marked)  # ... and the metadata watch sees it too
 
-    assert store.copy_refs("ConfigMap") == set()
-    assert SOURCE in store.source_versions
+    assert store.copy_keys("ConfigMap") == set()
+    assert store.source(SOURCE).version == "7"
     assert store.all_keys() == {SOURCE}
     assert changed == [SOURCE]
 
 
-def test_a_copy_is_held_as_a_copy_of_its_source_even_with_a_sync_annotation() -> None:
-    changed: list[ObjectRef] = []
-    store = Store(cluster_name=CLUSTER, on_change=changed.extend)
-    copy = raw("team-a", "omni", labels=marks("demo", "omni"), annotations={"kubed.appscode.com/sync": ""})
+def test_a_copy_is_held_as_a_copy_of_its_source_even_with_a_sync_annotation(
+    store: Store, changed: list[ObjectRef]
+) -> None:
+    copy = obj("team-a", labels=marks("demo"), annotations=SYNC)
 
     store.put_copy(copy)
-    store.put_object("ConfigMap", copy["metadata"])
+    store.put_object(copy)
 
-    assert store.copy_refs("ConfigMap") == {ObjectRef(kind="ConfigMap", namespace="team-a", name="omni")}
-    assert store.source_versions == {}
+    assert store.copy_keys("ConfigMap") == {("team-a", "omni")}
+    assert store.source(copy.ref).version is None  # not a source
     assert store.managed_copies == 1
     assert changed == [SOURCE]  # its owner is reconciled
 
 
-def test_a_copy_relabelled_to_point_at_itself_stops_being_a_copy() -> None:
-    store = Store(cluster_name=CLUSTER)
-    copy = raw("team-a", "omni", labels=marks("demo", "omni"), annotations={})
-    store.put_copy(copy)
+def test_a_copy_relabelled_to_point_at_itself_stops_being_a_copy(store: Store) -> None:
+    store.put_copy(obj("team-a", labels=marks("demo")))
 
-    store.put_copy(raw("team-a", "omni", labels=marks("team-a", "omni"), annotations={}))
+    store.put_copy(obj("team-a", labels=marks("team-a"), version="8"))
 
-    assert store.copy_refs("ConfigMap") == set()
+    assert store.copy_keys("ConfigMap") == set()
     assert store.managed_copies == 0
+
+
+def test_copies_are_held_as_a_digest_of_their_payload(store: Store) -> None:
+    big = {"blob": "x" * 100_000}
+    store.put_copy(obj("team-a", labels=marks("demo"), data=big))
+
+    (held,) = store.neighbourhood([SOURCE], []).existing.values()
+
+    assert held.data == {}
+    assert held.content_digest == manifests.content_digest(big, {})
+
+
+def test_what_holds_a_name_is_seen_whoever_holds_it(store: Store) -> None:
+    store.put_copy(obj("team-a", labels=marks("demo")))
+    store.put_object(obj("team-a", labels=marks("demo")))
+    store.put_object(obj("team-b"))  # somebody else's object with the copy's name
+    store.put_object(obj("team-c", labels=marks("demo", cluster="elsewhere")))  # another cluster's copy
+
+    hood = store.neighbourhood([], [("ConfigMap", "omni")])
+
+    assert sorted(r.namespace for r in hood.existing) == ["team-a", "team-b", "team-c"]
+    assert hood.existing[obj("team-a").ref].labels == frozen(marks("demo"))
+    assert hood.existing[obj("team-b").ref] == ConfigObject(ref=obj("team-b").ref)  # bare: nobody's
+    assert hood.owners == {SOURCE}
+
+
+def test_a_copy_that_can_no_longer_be_read_is_seen_as_nobodys(store: Store) -> None:
+    copy = obj("team-a", labels=marks("demo"))
+    store.put_copy(copy)
+    store.put_object(copy)
+
+    store.drop_copy("ConfigMap", ("team-a", "omni"))  # the copy watch could not read it any more
+
+    hood = store.neighbourhood([SOURCE], [("ConfigMap", "omni")])
+    assert hood.existing[copy.ref] == ConfigObject(ref=copy.ref)
+
+
+def test_echoes_of_its_own_writes_are_not_news(store: Store, changed: list[ObjectRef]) -> None:
+    copy = obj("team-a", labels=marks("demo"), version="9")
+    store.record_write(copy.ref, stored=copy, replaced_uid=None)
+
+    store.put_copy(dataclasses.replace(copy, resource_version="8"))  # an older event, late
+    store.put_copy(copy)  # the echo of the write
+
+    assert changed == []
+    store.record_write(copy.ref, stored=None, replaced_uid=copy.uid)
+    store.put_copy(copy)  # the watch's late view of the deleted copy does not bring it back
+    assert store.copy_keys("ConfigMap") == set()
+
+
+def test_namespace_changes_reconcile_every_source(store: Store, changed: list[ObjectRef]) -> None:
+    store.put_object(obj("demo", annotations=SYNC))
+    changed.clear()
+
+    store.put_namespace(Namespace(name="team-a", labels=frozen({"app": "kubed"})))
+    store.put_namespace(Namespace(name="team-a", labels=frozen({"app": "kubed"})))  # no change: no news
+
+    assert changed == [SOURCE]
+    assert [n.name for n in store.namespaces()] == ["team-a"]
+
+
+def test_queries_answer_with_snapshots(store: Store) -> None:
+    store.put_namespace(Namespace(name="a"))
+    before = store.namespaces()
+    keys = store.copy_keys("ConfigMap")
+    keys.add(("x", "y"))
+
+    store.put_namespace(Namespace(name="b"))
+
+    assert [n.name for n in before] == ["a"]
+    assert store.copy_keys("ConfigMap") == set()
+    public = {name for name in vars(store) if not name.startswith("_")}
+    assert public == set()  # no state outside the Store's own methods

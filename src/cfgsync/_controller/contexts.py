@@ -19,7 +19,7 @@ from cfgsync._adapters.kube import connection, diff, reading, resources, view
 from cfgsync._adapters.kube.connection import ApiError, Kube
 from cfgsync._adapters.kube.writing import Writer
 from cfgsync._controller.reconciler import ExtraResult
-from cfgsync._core import contexts, origin, planner
+from cfgsync._core import contexts, diagnostics, origin, planner
 from cfgsync._core.model import ConfigObject, Namespace, ObjectRef
 from cfgsync._core.rules import Rule, rules_from_annotations
 
@@ -67,10 +67,9 @@ class ContextPlanner:
         settings: planner.PlanSettings,
         hooks: planner.CopyHooks,
         *,
-        may_write: Callable[[], bool] | None = None,
-        on_write: Callable[[str, str], None] | None = None,
+        identity: str = "",
     ) -> ContextPlanner:
-        """One connection per context of the kubeconfig file at ``path``.
+        """One connection per context of the kubeconfig file at ``path`` (read here; no API call).
 
         Two contexts on the same API server are an error (as in kubed): their copies would fight.
         """
@@ -80,7 +79,7 @@ class ContextPlanner:
             kube = connection.connect(
                 connection.ConnectionSettings(kubeconfig=(path,), context=name),
                 pool_size=8,
-                on_write=on_write,
+                identity=identity,
             )
             if kube.server in servers:
                 raise errors.ApplyError(
@@ -88,11 +87,15 @@ class ContextPlanner:
                     f"keep one context per cluster"
                 )
             servers[kube.server] = name
-            found.append(
-                Context(name=name, namespace=namespace, kube=kube, writer=Writer(kube, may_write=may_write))
-            )
+            found.append(Context(name=name, namespace=namespace, kube=kube, writer=Writer(kube)))
         log.info("syncing to contexts: %s", ", ".join(c.name for c in found) or "(none)")
         return cls(found, settings=settings, hooks=hooks)
+
+    def fence(self, may_write: Callable[[], bool], on_write: Callable[[str, str], None]) -> None:
+        """Let every write to the other clusters through only while ``may_write`` says so, counted."""
+        for context in self.contexts:
+            context.kube.fence = may_write
+            context.kube.on_write = on_write
 
     def close(self) -> None:
         """Close every connection."""
@@ -151,7 +154,7 @@ class ContextPlanner:
             for raw in reading.list_all(
                 kube, resource.collection(), label_selector=selector, kind=ref.kind
             ).items:
-                copy = view.observed_copy(raw)
+                copy = view.observed_or_bare(raw)
                 existing[copy.ref] = copy
         namespaces: list[Namespace] = []
         for source in sources.values():
@@ -160,7 +163,7 @@ class ContextPlanner:
             if ref not in existing:
                 held = reading.get_object(kube, ref)
                 if held is not None:
-                    existing[ref] = view.observed_copy({**held, "kind": ref.kind})
+                    existing[ref] = view.observed_or_bare({**held, "kind": ref.kind})
             try:
                 raw_ns = kube.request("GET", resources.NAMESPACES.item(target))
                 namespaces.append(view.namespace_of(raw_ns))
@@ -198,10 +201,8 @@ class ContextPlanner:
                 log.info(diff.describe(outcome.action, context.name), extra=fields)
             else:
                 log.error(outcome.message, extra={**fields, "status": outcome.status})
-        for warning in [*plan.warnings, *plan.problems]:
-            log.warning("context %s: %s", context.name, warning, extra={"context": context.name})
-        for conflict in plan.conflicts:
-            log.warning("context %s: %s", context.name, conflict.reason, extra={"context": context.name})
+        for finding in diagnostics.diagnose(plan):
+            log.warning("context %s: %s", context.name, finding, extra={"context": context.name})
         with self._lock:
             context.checked |= group
             for ref in group:

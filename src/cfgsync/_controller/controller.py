@@ -1,36 +1,49 @@
-"""``cfgsync run``: wiring the watches, the store, the work queue, the workers and the lease together.
+"""``cfgsync run``: the watches, the store, the work queue, the workers and the lease, supervised.
 
-I/O: threads; API calls through the adapters. Start-up order matters for safety: nothing is
+I/O: threads; API calls through the adapters, never in a constructor (:class:`Controller` only wires
+its collaborators; :meth:`Controller.run` starts them). Start-up order matters for safety: nothing is
 reconciled before every cache holds its first list (a partial picture of namespaces would make copies
-look unwanted), and nothing is written unless this replica holds the lease.
+look unwanted), and nothing is written unless this replica provably holds the lease (the connection's
+fence). Every long-lived thread is supervised: watches restart themselves, and a thread that dies
+anyway (a watch, a worker, the election) ends the process with a non-zero status, so the pod restarts.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any, Final
 
 from cfgsync._adapters.kube import reading, resources, view
 from cfgsync._adapters.kube.connection import METADATA, METADATA_LIST, ApiError, Kube
 from cfgsync._adapters.kube.events import EventRecorder
-from cfgsync._adapters.kube.leader import ElectionSettings, LeaderElector
+from cfgsync._adapters.kube.lease import ElectionSettings, LeaseElector
 from cfgsync._adapters.kube.writing import Writer
 from cfgsync._controller.contexts import ContextPlanner
 from cfgsync._controller.first_pass import FirstPass, PassResult
 from cfgsync._controller.health import HealthServer
-from cfgsync._controller.informer import Handlers, Informer
+from cfgsync._controller.informer import Informer, Poison, Sink
 from cfgsync._controller.metrics import Metrics
 from cfgsync._controller.queue import WorkQueue
 from cfgsync._controller.reconciler import ExtraPlanner, Reconciler, Result
+from cfgsync._controller.sinks import Handlers, SyncRuleEntry, decode_syncrule
 from cfgsync._controller.store import Store
-from cfgsync._core import planner
+from cfgsync._core import origin, planner
 from cfgsync._core.guard import DeleteGuard
-from cfgsync._core.model import Action, ConfigObject, ObjectRef
+from cfgsync._core.model import Action, ConfigObject, Namespace, ObjectRef
 
 log = logging.getLogger("cfgsync.controller")
+
+EXIT_FAILED: Final = 1
+"""The lease was lost, or a long-lived thread died: the pod restarts."""
+TICK: Final = 0.5
+"""Seconds between the supervisor's checks of its threads."""
+COPY_PAGE_SIZE: Final = 50
+"""Copies per list page: a page of full objects (up to 1 MiB each) is held while it is read."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -40,7 +53,7 @@ class ControllerSettings:
     plan: planner.PlanSettings = planner.DEFAULT_SETTINGS
     """Cluster name, source namespace, excluded namespaces."""
     resync_period: float = 600.0
-    """Seconds between re-plans of every source (kubed's ``--resync-period``, 10m)."""
+    """Seconds between re-plans of every source (kubed's ``--resync-period``, 10m); 0 turns it off."""
     workers: int = 2
     """Sources reconciled at once."""
     write_concurrency: int = 16
@@ -51,12 +64,14 @@ class ControllerSettings:
     """Port of the health and metrics server (0: any free one)."""
     election: ElectionSettings | None = None
     """Leader election; None when this is the only replica."""
-    drain_timeout: float = 30.0
-    """Seconds a shutdown waits for reconciles in progress."""
-    contexts_kubeconfig: str | None = None
-    """Kubeconfig whose contexts are the other clusters of ``sync-contexts``."""
+    drain_timeout: float = 20.0
+    """Seconds a shutdown waits for reconciles in progress (inside the pod's 30 s grace period)."""
     delete_guard: DeleteGuard = field(default_factory=DeleteGuard)
     """Limits on the deletes of the first pass after start or gaining the lease."""
+    crd_check_period: float = 30.0
+    """Seconds between checks whether the SyncRule resource appeared or went."""
+    identity: str = "cfgsync"
+    """This replica's name, in Events (``reportingInstance``) and the lease."""
 
 
 class Controller:
@@ -64,49 +79,47 @@ class Controller:
 
     def __init__(
         self,
+        *,
         kube: Kube,
         settings: ControllerSettings,
-        *,
         hooks: planner.CopyHooks,
         metrics: Metrics | None = None,
+        lease_kube: Kube | None = None,
+        contexts: ContextPlanner | None = None,
     ) -> None:
+        """Wire the parts; no I/O (``lease_kube``: a connection of its own for the lease)."""
         self.kube = kube
         self.settings = settings
         self.metrics = metrics or Metrics()
+        self.contexts = contexts
+        self._leading = threading.Event()
+        self.elector = (
+            LeaseElector(
+                lease_kube or kube, settings.election, on_started=self._on_leading, on_lost=self._on_lost
+            )
+            if settings.election is not None
+            else None
+        )
+        fence = self.elector.may_write if self.elector is not None else self._leading.is_set
         kube.on_write = self.metrics.count_write
+        kube.fence = fence
+        if contexts is not None:
+            contexts.fence(fence, self.metrics.count_write)
         self.queue: WorkQueue[ObjectRef] = WorkQueue()
         self.store = Store(
             cluster_name=settings.plan.cluster_name,
             source_namespace=settings.plan.source_namespace,
             on_change=self._enqueue,
         )
-        self.leading = threading.Event()
-        self.writer = Writer(
-            kube,
-            workers=settings.write_concurrency,
-            may_write=self.leading.is_set,
-            forbidden_for=settings.resync_period,
-        )
-        identity = settings.election.identity if settings.election else "cfgsync"
-        self.contexts = (
-            ContextPlanner.from_kubeconfig(
-                settings.contexts_kubeconfig,
-                kube,
-                settings.plan,
-                hooks,
-                may_write=self.leading.is_set,
-                on_write=self.metrics.count_write,
-            )
-            if settings.contexts_kubeconfig
-            else None
-        )
-        extra: list[ExtraPlanner] = [self.contexts] if self.contexts is not None else []
-        self.events = EventRecorder(kube, instance=identity)
+        self.events = EventRecorder(kube, instance=settings.identity)
         self.first_pass = FirstPass(settings.delete_guard, managed=lambda: self.store.managed_copies)
+        extra: list[ExtraPlanner] = [contexts] if contexts is not None else []
         self.reconciler = Reconciler(
             kube=kube,
             store=self.store,
-            writer=self.writer,
+            writer=Writer(
+                kube, workers=settings.write_concurrency, forbidden_for=settings.resync_period or 600.0
+            ),
             hooks=hooks,
             settings=settings.plan,
             events=self.events,
@@ -114,8 +127,14 @@ class Controller:
             extra=extra,
             first_pass=self.first_pass,
         )
-        self.metrics.watch(depth=lambda: len(self.queue), copies=lambda: self.store.managed_copies)
+        self.metrics.watch(
+            depth=lambda: len(self.queue),
+            copies=lambda: self.store.managed_copies,
+            invalid_rules=lambda: len(self.store.rule_problems()),
+        )
         self.informers = self._informers()
+        self.syncrules: Informer[SyncRuleEntry] | None = None
+        self.syncrules_checked = False
         self.health = HealthServer(
             address=settings.health_address,
             port=settings.health_port,
@@ -124,21 +143,25 @@ class Controller:
             ready=self.ready,
             ready_detail=self.ready_detail,
         )
-        self.elector = (
-            LeaderElector(kube, settings.election, on_started=self._on_leading, on_stopped=self._on_lost)
-            if settings.election is not None
-            else None
-        )
         self._stop = threading.Event()
         self._workers: list[threading.Thread] = []
         self._dirty = False
+        self._lost = False
+        self._reported: dict[tuple[str | None, str], None] = {}
         self.exit_code = 0
 
     # -- probes --------------------------------------------------------------------------------------
 
     def ready(self) -> bool:
         """True once every cache holds its first list."""
-        return all(i.synced.is_set() for i in self.informers)
+        return all(i.synced.is_set() for i in self._watches())
+
+    def _watches(self) -> list[Informer[Any]]:
+        return [*self.informers, *([self.syncrules] if self.syncrules is not None else [])]
+
+    def healthy(self) -> bool:
+        """False when the lease was lost or a watch, worker or election thread has died."""
+        return self._dead() is None
 
     def ready_detail(self) -> list[str]:
         """Lines ``/readyz`` adds to its answer: what an operator should look at (never failing it)."""
@@ -150,9 +173,18 @@ class Controller:
             f"Events (reason DeletesHeld), and restart with --allow-mass-delete to let them through"
         ]
 
-    def healthy(self) -> bool:
-        """False when a watch thread or a worker has died."""
-        return all(i.failed is None for i in self.informers) and all(w.is_alive() for w in self._workers)
+    def _dead(self) -> str | None:
+        """What has died, if anything has."""
+        if self._lost:
+            return "the lease was lost"
+        for informer in self._watches():
+            if not informer.alive:
+                return f"the watch of {informer.name} died"
+        if any(not w.is_alive() for w in self._workers) and not self._stop.is_set():
+            return "a worker died"
+        if self.elector is not None and not self.elector.alive:
+            return "the leader election died"
+        return None
 
     # -- running ---------------------------------------------------------------------------------------
 
@@ -161,16 +193,17 @@ class Controller:
         self._stop.set()
 
     def run(self) -> int:
-        """Serve until stopped; return the exit code (1 when the lease was lost)."""
+        """Serve until stopped; return the exit code (1 when the lease was lost or a thread died)."""
         self.health.start()
-        for informer in self.informers:
+        self._watch_syncrules()
+        for informer in self._watches():
             informer.start()
         if self.elector is not None:
             self.elector.start()
         else:
             self._on_leading()
         try:
-            if self._wait(self.ready) and self._wait(self.leading.is_set):
+            if self._wait(self.ready) and self._wait(self._leading.is_set):
                 log.info("caches synced and leading: reconciling every source")
                 keys = self.store.all_keys()
                 ended = self.first_pass.begin(keys)
@@ -180,18 +213,43 @@ class Controller:
                     worker = threading.Thread(target=self._work, name=f"worker-{index}", daemon=True)
                     worker.start()
                     self._workers.append(worker)
-                while not self._stop.wait(self.settings.resync_period):
-                    log.info("periodic resync: re-planning every source")
-                    self._enqueue(self.store.all_keys())
+                self._serve()
         finally:
             self._shutdown()
         return self.exit_code
 
-    def _wait(self, condition: object) -> bool:
-        assert callable(condition)
+    def _serve(self) -> None:
+        """Until stopped: check the threads, resync on schedule, follow the SyncRule resource."""
+        period = self.settings.resync_period
+        next_resync = time.monotonic() + period if period > 0 else None
+        next_crd_check = time.monotonic() + self.settings.crd_check_period
+        while not self._stop.wait(TICK):
+            if self._check_threads():
+                return
+            now = time.monotonic()
+            if next_resync is not None and now >= next_resync:
+                log.info("periodic resync: re-planning every source")
+                self._enqueue(self.store.all_keys())
+                next_resync = now + period
+            if now >= next_crd_check:
+                self._watch_syncrules()
+                next_crd_check = now + self.settings.crd_check_period
+
+    def _wait(self, condition: Callable[[], bool]) -> bool:
         while not condition():
-            if self._stop.wait(0.05):
+            if self._stop.wait(TICK / 5) or self._check_threads():
                 return False
+        return True
+
+    def _check_threads(self) -> bool:
+        """True (and the exit code set) when something has died: the process must end."""
+        dead = self._dead()
+        if dead is None:
+            return False
+        if not self._lost:
+            log.critical("%s: exiting so that the pod restarts", dead)
+        self.exit_code = EXIT_FAILED
+        self._stop.set()
         return True
 
     def _shutdown(self) -> None:
@@ -199,14 +257,13 @@ class Controller:
         self.queue.shutdown()
         if not self.queue.wait_idle(self.settings.drain_timeout):
             log.warning("reconciles still running after %.0fs; leaving them", self.settings.drain_timeout)
-        held = self.leading.is_set()
-        self.leading.clear()
+        self._leading.clear()
         self.metrics.leader.set(0)
-        if self.elector is not None and held:
-            self.elector.release()
-        for informer in self.informers:
+        if self.elector is not None:
+            self.elector.release()  # stops campaigning first, then gives the lease up once
+        for informer in self._watches():
             informer.stop()
-        self.writer.close()
+        self.reconciler.writer.close()
         if self.contexts is not None:
             self.contexts.close()
         self.kube.close()
@@ -244,6 +301,24 @@ class Controller:
                     self.metrics.last_sync.set(time.time())
                 self._dirty = False
 
+    def _enqueue(self, refs: Iterable[ObjectRef]) -> None:
+        for ref in refs:
+            self.queue.add(ref)
+
+    def _on_leading(self) -> None:
+        log.info("leading: this replica writes")
+        self._leading.set()
+        self.metrics.leader.set(1)
+
+    def _on_lost(self) -> None:
+        log.error("lost the lease: stopping so that only the new leader writes")
+        self._leading.clear()
+        self.metrics.leader.set(0)
+        self._lost = True
+        self._stop.set()
+
+    # -- the first pass's deletes -----------------------------------------------------------------------
+
     def _first_pass_ended(self, result: PassResult | None) -> None:
         """Report the guard's verdict on the first pass, and carry out the deletes it lets through."""
         if result is None:
@@ -274,69 +349,84 @@ class Controller:
 
     def _event_subject(self, ref: ObjectRef) -> ConfigObject | None:
         """The object ``ref`` as an Event's subject (uid included), when it exists."""
-        with self.store.lock:
-            cached = self.store.full_sources.get(ref)
-        if cached is not None or not self.store.holds(ref):
-            return cached
+        state = self.store.source(ref)
+        if state.cached is not None or not state.exists:
+            return state.cached
         try:
             raw = reading.get_object(self.kube, ref)
         except ApiError as exc:
             log.warning("could not read %s: %s", ref, exc)
             return None
-        return None if raw is None else view.light_object(ref.kind, view.metadata(raw))
+        return None if raw is None else view.header(raw)
 
-    def _enqueue(self, refs: Iterable[ObjectRef]) -> None:
-        for ref in refs:
-            self.queue.add(ref)
+    # -- what cannot be read -----------------------------------------------------------------------
 
-    def _on_leading(self) -> None:
-        log.info("leading: this replica writes")
-        self.leading.set()
-        self.metrics.leader.set(1)
+    def _poisoned(self, poison: Poison) -> None:
+        """An object the API server holds but cfgsync cannot read: reported once, then skipped."""
+        self.metrics.unreadable.labels(collection=poison.collection).inc()
+        key = (poison.uid, poison.error)
+        if key in self._reported:
+            return
+        self._reported[key] = None
+        if len(self._reported) > 10_000:
+            del self._reported[next(iter(self._reported))]
+        ref = ObjectRef(kind=poison.kind, namespace=poison.namespace, name=poison.name)
+        log.error("%s cannot be read, skipped: %s", ref, poison.error, extra={"object": str(ref)})
+        owner = origin.owner_of(ConfigObject(ref=ref, labels=poison.labels), self.settings.plan.cluster_name)
+        subject = self._event_subject(owner) if owner is not None else None
+        if subject is not None:
+            self.events.warning(subject, "UnreadableCopy", f"{ref} cannot be read: {poison.error}")
 
-    def _on_lost(self) -> None:
-        log.error("lost the lease: stopping so that only the new leader writes")
-        self.leading.clear()
-        self.metrics.leader.set(0)
-        self.exit_code = 1
-        self._stop.set()
+    def _put_syncrule(self, entry: SyncRuleEntry) -> None:
+        self.store.put_rule(entry.key, entry.rule)
+        problem = entry.problem
+        if problem is not None and self.events.warning(entry.subject, "InvalidSyncRule", problem.message):
+            log.error("%s", problem, extra={"syncrule": f"{entry.key[0]}/{entry.key[1]}"})
 
     # -- the watches -----------------------------------------------------------------------------------
 
-    def _informers(self) -> list[Informer]:
+    def _informers(self) -> list[Informer[Any]]:
         store = self.store
-        found = [
-            Informer(
-                self.kube,
-                name="namespaces",
-                path=resources.NAMESPACES.collection(),
-                kind="Namespace",
-                accept=METADATA_LIST,
-                watch_accept=METADATA,
-                handlers=Handlers(
-                    upsert=store.put_namespace,
-                    delete=store.drop_namespace,
-                    known=lambda: {("", name) for name in list(store.namespaces)},
-                ),
-                on_event=self._watch_event,
-            )
-        ]
+        namespaces: Informer[Namespace] = Informer(
+            self.kube,
+            name="namespaces",
+            path=resources.NAMESPACES.collection(),
+            kind="Namespace",
+            decode=view.namespace_of,
+            sink=Handlers(
+                upsert=store.put_namespace, delete=store.drop_namespace, known=store.namespace_keys
+            ),
+            accept=METADATA_LIST,
+            watch_accept=METADATA,
+            on_event=self._watch_event,
+            on_poison=self._poisoned,
+        )
+        found: list[Informer[Any]] = [namespaces]
+        copies = reading.copy_selector(self.settings.plan.cluster_name)
         for resource in (resources.CONFIGMAPS, resources.SECRETS):
             kind = resource.kind
+            headers: Sink[ConfigObject] = Handlers(
+                upsert=store.put_object,
+                delete=functools.partial(store.drop_object, kind),
+                known=functools.partial(store.object_keys, kind),
+            )
+            views: Sink[ConfigObject] = Handlers(
+                upsert=store.put_copy,
+                delete=functools.partial(store.drop_copy, kind),
+                known=functools.partial(store.copy_keys, kind),
+            )
             found.append(
                 Informer(
                     self.kube,
                     name=f"{resource.plural}-metadata",
                     path=resource.collection(),
                     kind=kind,
+                    decode=view.header,
+                    sink=headers,
                     accept=METADATA_LIST,
                     watch_accept=METADATA,
-                    handlers=Handlers(
-                        upsert=lambda raw, kind=kind: store.put_object(kind, view.metadata(raw)),  # type: ignore[misc]
-                        delete=lambda raw, kind=kind: store.drop_object(kind, view.metadata(raw)),  # type: ignore[misc]
-                        known=lambda kind=kind: {(r.namespace, r.name) for r in store.object_refs(kind)},  # type: ignore[misc]
-                    ),
                     on_event=self._watch_event,
+                    on_poison=self._poisoned,
                 )
             )
             found.append(
@@ -345,46 +435,49 @@ class Controller:
                     name=f"{resource.plural}-copies",
                     path=resource.collection(),
                     kind=kind,
-                    label_selector=reading.COPY_SELECTOR,
-                    handlers=Handlers(
-                        upsert=store.put_copy,
-                        delete=lambda raw, kind=kind: store.drop_copy(_ref(kind, raw), _uid(raw)),  # type: ignore[misc]
-                        known=lambda kind=kind: {(r.namespace, r.name) for r in store.copy_refs(kind)},  # type: ignore[misc]
-                    ),
+                    decode=view.observed_copy,
+                    sink=views,
+                    label_selector=copies,
+                    page_size=COPY_PAGE_SIZE,
                     on_event=self._watch_event,
-                )
-            )
-        if reading.syncrules_installed(self.kube):
-            found.append(
-                Informer(
-                    self.kube,
-                    name="syncrules",
-                    path=resources.SYNC_RULES.collection(),
-                    kind=resources.SYNC_RULES.kind,
-                    handlers=Handlers(
-                        upsert=lambda raw: store.put_rule(_key(raw), reading.parse_syncrule(raw)),
-                        delete=lambda raw: store.drop_rule(_key(raw)),
-                        known=lambda: set(store.rules),
-                    ),
-                    on_event=self._watch_event,
+                    on_poison=self._poisoned,
                 )
             )
         return found
 
+    def _watch_syncrules(self) -> None:
+        """Start watching SyncRules when their resource is served, stop when it is gone.
+
+        The first check happens before the other watches start (their informer starts with them)."""
+        try:
+            installed = reading.syncrules_installed(self.kube)
+        except ApiError as exc:
+            log.warning("could not tell whether SyncRules are served: %s", exc)
+            return
+        if installed and self.syncrules is None:
+            informer: Informer[SyncRuleEntry] = Informer(
+                self.kube,
+                name="syncrules",
+                path=resources.SYNC_RULES.collection(),
+                kind=resources.SYNC_RULES.kind,
+                decode=decode_syncrule,
+                sink=Handlers(
+                    upsert=self._put_syncrule, delete=self.store.drop_rule, known=self.store.rule_keys
+                ),
+                on_event=self._watch_event,
+                on_poison=self._poisoned,
+            )
+            started = self.syncrules_checked
+            self.syncrules = informer
+            if started:
+                log.info("the SyncRule resource is served now: watching SyncRules")
+                informer.start()
+        elif not installed and self.syncrules is not None:
+            log.info("the SyncRule resource is gone: its rules no longer apply")
+            self.syncrules.stop()
+            self.syncrules = None
+            self.store.drop_all_rules()
+        self.syncrules_checked = True
+
     def _watch_event(self, collection: str, event: str) -> None:
         self.metrics.watch_events.labels(collection=collection, event=event).inc()
-
-
-def _ref(kind: str, raw: object) -> ObjectRef:
-    meta = view.metadata(raw) if isinstance(raw, dict) else {}
-    return ObjectRef(kind=kind, namespace=str(meta.get("namespace", "")), name=str(meta.get("name", "")))
-
-
-def _key(raw: object) -> tuple[str, str]:
-    meta = view.metadata(raw) if isinstance(raw, dict) else {}
-    return (str(meta.get("namespace", "")), str(meta.get("name", "")))
-
-
-def _uid(raw: object) -> str | None:
-    uid = view.metadata(raw).get("uid") if isinstance(raw, dict) else None
-    return uid if isinstance(uid, str) else None

@@ -56,21 +56,24 @@ class HealthServer:
             def log_message(self, format: str, *args: object) -> None:  # noqa: A002 -- the base class names it so
                 del format, args  # probes every few seconds would flood the log
 
-        self._server = ThreadingHTTPServer((address, port), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="health", daemon=True)
+        self._handler = Handler
+        self._address = (address, port)
+        self._server: ThreadingHTTPServer | None = None
 
     @property
     def port(self) -> int:
-        """The port it listens on."""
-        return int(self._server.server_address[1])
+        """The port it listens on (once started)."""
+        return int(self._server.server_address[1]) if self._server is not None else self._address[1]
 
     def start(self) -> None:
-        """Serve in a background thread."""
-        self._thread.start()
+        """Bind the port and serve in a background thread."""
+        self._server = ThreadingHTTPServer(self._address, self._handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, name="health", daemon=True).start()
         log.info("serving /healthz, /readyz and /metrics on port %d", self.port)
 
     def stop(self) -> None:
         """Stop serving."""
-        self._server.shutdown()
-        self._server.server_close()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()

@@ -61,14 +61,28 @@ class Metrics:
             "Deletes the mass-delete guard holds back since the first pass (--allow-mass-delete frees them).",
             registry=self.registry,
         )
+        self.unreadable = Counter(
+            "cfgsync_unreadable_objects",
+            "Objects the API server holds but cfgsync cannot read (skipped and reported), by watch.",
+            ["collection"],
+            registry=self.registry,
+        )
+        self.invalid_rules = Gauge(
+            "cfgsync_invalid_syncrules",
+            "SyncRules that are invalid (each reported by an Event).",
+            registry=self.registry,
+        )
         self.leader = Gauge(
             "cfgsync_leader", "1 while this replica holds the lease (and may write).", registry=self.registry
         )
 
-    def watch(self, depth: Callable[[], int], copies: Callable[[], int]) -> None:
-        """Read the queue depth and managed copies when scraped."""
+    def watch(
+        self, depth: Callable[[], int], copies: Callable[[], int], invalid_rules: Callable[[], int]
+    ) -> None:
+        """Read the queue depth, managed copies and invalid SyncRules when scraped."""
         self.queue_depth.set_function(lambda: float(depth()))
         self.copies.set_function(lambda: float(copies()))
+        self.invalid_rules.set_function(lambda: float(invalid_rules()))
 
     def count_write(self, method: str, path: str) -> None:
         """Count one write call (the connection's ``on_write`` hook)."""

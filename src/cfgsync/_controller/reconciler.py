@@ -15,14 +15,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Final, Protocol
 
+from cfgsync import errors
 from cfgsync._adapters.kube import reading, view
 from cfgsync._adapters.kube.connection import Kube
 from cfgsync._adapters.kube.events import EventRecorder
 from cfgsync._adapters.kube.writing import Outcome, Writer
 from cfgsync._controller.first_pass import FirstPass
 from cfgsync._controller.metrics import Metrics
-from cfgsync._controller.store import Store
-from cfgsync._core import origin, planner, vocabulary
+from cfgsync._controller.store import NameKey, Store
+from cfgsync._core import diagnostics, planner, vocabulary
 from cfgsync._core.model import ActionKind, ConfigObject, ObjectRef, Plan
 from cfgsync._core.rules import Rule
 
@@ -30,6 +31,8 @@ log = logging.getLogger("cfgsync.reconciler")
 
 MAX_ROUNDS: Final = 6
 """Plans per reconcile while the group of competing sources grows (it settles in one or two)."""
+_FAILURE_REASONS: Final = {"forbidden": "CopyForbidden", "rejected": "CopyRejected", "write": "CopyFailed"}
+"""The Event reason of a write that failed for good, by kind of failure."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -125,23 +128,19 @@ class Reconciler:
     # -- planning ----------------------------------------------------------------------------------
 
     def _plan(self, group: set[ObjectRef]) -> tuple[Plan, _Inputs, set[ObjectRef]]:
-        names: set[tuple[str, str]] = set()
+        names: set[NameKey] = set()
         for _ in range(MAX_ROUNDS):
             inputs = self._inputs(group, names)
             plan = planner.plan_copies(
                 inputs.sources.values(),
-                list(self.store.namespaces.values()),
+                self.store.namespaces(),
                 inputs.existing.values(),
                 rules=self.store.rules_for(group),
                 settings=self.settings,
                 hooks=self.hooks,
             )
             wanted = {a.ref for a in plan.actions} | {c.ref for c in plan.conflicts}
-            with self.store.lock:
-                competitors = set(inputs.owners)
-                for ref in wanted:
-                    competitors |= self.store.claims.get(ref, set())
-            competitors -= group
+            competitors = (set(inputs.owners) | self.store.claimants(wanted)) - group
             # A plugin may rename a copy onto a name no candidate covered: look there too.
             unseen = {
                 (a.ref.kind, a.ref.name)
@@ -156,55 +155,48 @@ class Reconciler:
             names |= unseen
         return plan, inputs, group
 
-    def _inputs(self, group: set[ObjectRef], names: set[tuple[str, str]]) -> _Inputs:
+    def _inputs(self, group: set[ObjectRef], names: set[NameKey]) -> _Inputs:
         inputs = _Inputs()
         for ref in group:
             source = self._source(ref)
-            if source is not None:
+            ns = self.store.namespace(ref.namespace)
+            if source is not None and ns is not None and not ns.terminating:
+                # A deleted namespace takes its copies along: its sources count as gone.
                 inputs.sources[ref] = source
-        live = view.live_sources(inputs.sources.values(), self.store.namespaces)
-        inputs.sources = {s.ref: s for s in live}
         candidates = set(names)
         for rule in self.store.rules_for(group):
             candidates.add((rule.source.kind, rule.copy_name or rule.source.name))
-        with self.store.lock:
-            for ref in group:
-                candidates.add((ref.kind, ref.name))
-                candidates.update((c.kind, c.name) for c in self.store.claimed.get(ref, ()))
-                for copy_ref in self.store.by_owner.get(ref, ()):
-                    inputs.existing[copy_ref] = self.store.copies[copy_ref]
+        for ref in group:
+            candidates.add((ref.kind, ref.name))
+            candidates.update((c.kind, c.name) for c in self.store.claimed(ref))
         for source in inputs.sources.values():
             renamed = source.annotations.get(vocabulary.COPY_NAME)
             if renamed:
                 candidates.add((source.ref.kind, renamed.strip()))
-        for kind, name in candidates:
-            copies, others = self.store.holders(kind, name)
-            for copy in copies:
-                inputs.existing[copy.ref] = copy
-                owner = origin.owner_of(copy, self.settings.cluster_name)
-                if owner is not None and owner not in group:
-                    inputs.owners.add(owner)
-            for ref in others:
-                inputs.existing.setdefault(ref, ConfigObject(ref=ref))
+        hood = self.store.neighbourhood(group, candidates)
+        inputs.existing = dict(hood.existing)
+        inputs.owners = set(hood.owners)
         return inputs
 
     def _source(self, ref: ObjectRef) -> ConfigObject | None:
         """The source in full: from the cache when its version has not moved, else fetched."""
-        with self.store.lock:
-            version = self.store.source_versions.get(ref)
-            cached = self.store.full_sources.get(ref)
-            exists = self.store.holds(ref)
-        if cached is not None and cached.resource_version == version:
-            return cached
-        if not exists:
+        state = self.store.source(ref)
+        if state.cached is not None:
+            return state.cached
+        if not state.exists:
             return None
         raw = reading.get_object(self.kube, ref)
         if raw is None:
             return None
-        source = view.observed_source(raw)
-        with self.store.lock:
-            if version is not None and ref in self.store.source_versions:
-                self.store.full_sources[ref] = source
+        try:
+            source = view.observed_source(raw)
+        except errors.CfgsyncError as exc:
+            # The API server holds it, cfgsync cannot read it: it is reported and has no copies planned.
+            log.error("%s cannot be read: %s", ref, exc, extra={"source": str(ref)})
+            self.metrics.errors.labels(kind="unreadable").inc()
+            self.events.warning(view.header(raw), "UnreadableSource", str(exc))
+            return None
+        self.store.remember_source(source, state.version)
         return source
 
     # -- carrying out ------------------------------------------------------------------------------
@@ -213,6 +205,10 @@ class Reconciler:
         for outcome in outcomes:
             self._write_through(outcome)
             self._log(outcome)
+        self._record_claims(plan, group, outcomes)
+        self._report(plan, inputs, group, outcomes)
+
+    def _record_claims(self, plan: Plan, group: set[ObjectRef], outcomes: list[Outcome]) -> None:
         # Claims are the names a source wants but does not hold: conflicts and failed creates. A
         # copy it holds is found through the copy cache; remembering every wanted name would cost
         # more memory than all the copies.
@@ -225,16 +221,20 @@ class Reconciler:
             for source in conflict.sources:
                 if source in claims:
                     claims[source].add(conflict.ref)
-                    self._event(inputs, source, "CopyConflict", conflict.reason)
         self.store.record_claims({s: frozenset(refs) for s, refs in claims.items()})
-        for problem in plan.problems:
-            if problem.ref is not None:
-                self._event(inputs, problem.ref, "InvalidRule", problem.message)
+
+    def _report(self, plan: Plan, inputs: _Inputs, group: set[ObjectRef], outcomes: list[Outcome]) -> None:
+        """Events (and log lines) for the plan's findings, failed writes and replaced copies."""
+        for finding in diagnostics.diagnose(plan):
+            for subject in finding.subjects:
+                if subject in group:
+                    self._event(inputs, subject, finding.reason, finding.message)
         for outcome in outcomes:
             if not outcome.ok:
-                reason = "CopyForbidden" if outcome.forbidden else "CopyFailed"
-                self.metrics.errors.labels(kind="forbidden" if outcome.forbidden else "write").inc()
+                kind = "forbidden" if outcome.forbidden else "rejected" if outcome.rejected else "write"
+                self.metrics.errors.labels(kind=kind).inc()
                 if not outcome.retriable:
+                    reason = _FAILURE_REASONS[kind]
                     self._event(inputs, outcome.action.source, reason, outcome.message)
             elif outcome.action.kind is ActionKind.REPLACE:
                 self._event(
@@ -250,10 +250,12 @@ class Reconciler:
         action = outcome.action
         if not outcome.ok:
             return
-        if action.observed is not None and action.kind in {ActionKind.DELETE, ActionKind.REPLACE}:
-            self.store.drop_copy(action.ref, action.observed.uid, written=True)
-        if outcome.stored is not None:
-            self.store.put_copy({}, written=outcome.stored)
+        replaced = action.kind in {ActionKind.DELETE, ActionKind.REPLACE} and action.observed is not None
+        self.store.record_write(
+            action.ref,
+            stored=outcome.stored,
+            replaced_uid=action.observed.uid if replaced and action.observed is not None else None,
+        )
 
     def _log(self, outcome: Outcome) -> None:
         action = outcome.action
@@ -278,7 +280,8 @@ class Reconciler:
         if source is None:
             return
         if warning:
-            self.events.warning(source, reason, message)
+            if self.events.warning(source, reason, message):
+                log.warning("%s: %s", ref, message, extra={"source": str(ref), "event": reason})
         else:
             self.events.normal(source, reason, message)
 

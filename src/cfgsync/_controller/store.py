@@ -1,11 +1,15 @@
-"""The controller's picture of the cluster, kept current by the watches.
+"""The controller's picture of the cluster, kept current by the watches; the only owner of that state.
 
-No I/O; thread-safe (one lock). What is held, and how much:
+No I/O; thread-safe (one lock, never held by anyone else). Every query answers with a snapshot
+(immutable objects, fresh containers), so nobody edits the Store but its own methods. What is held, and
+how much:
 
 - namespaces: name, labels, terminating;
-- every ConfigMap and Secret that is not a copy: only that its name is taken in a namespace (for
-  conflicts), plus the resourceVersion of those that declare a sync rule (sources);
-- copies (objects with origin labels): the planner's view, with data mappings shared between copies;
+- every ConfigMap and Secret: that its name is taken in a namespace (for conflicts), plus the
+  resourceVersion of those that declare a sync rule (sources);
+- this controller's copies (origin labels with its cluster name, selected by the API server): the
+  planner's view, with a digest of the payload instead of the payload, and shared label and annotation
+  mappings, so a copy costs the same whether it holds 10 bytes or 1 MiB;
 - sources: in full, fetched when their resourceVersion moves;
 - SyncRules, and the names each source wants but does not hold (conflicts, failed creates).
 
@@ -17,15 +21,17 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from cfgsync._adapters.kube import view
-from cfgsync._core import origin
+from cfgsync._core import manifests, origin, rules
 from cfgsync._core.model import ConfigObject, Namespace, ObjectRef, Problem
 from cfgsync._core.rules import Rule
 
+Key = tuple[str, str]
+"""(namespace, name) of an object in a collection."""
 NameKey = tuple[str, str]
 """(kind, name): objects of one kind and name across namespaces."""
+_TOMBSTONES = 10_000  # uids of copies this controller deleted, so a late watch echo does not revive one
 
 
 def newer(version: str | None, than: str | None) -> bool:
@@ -65,8 +71,36 @@ class _Index:
             del self.by_name[(ref.kind, ref.name)]
         return True
 
+    def __contains__(self, ref: ObjectRef) -> bool:
+        return ref.namespace in self.by_name.get((ref.kind, ref.name), ())
+
     def namespaces(self, kind: str, name: str) -> frozenset[str]:
         return frozenset(self.by_name.get((kind, name), ()))
+
+    def keys(self, kind: str) -> set[Key]:
+        return {(ns, name) for (k, name), spaces in self.by_name.items() if k == kind for ns in spaces}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SourceState:
+    """What the Store knows of one source."""
+
+    exists: bool
+    """True when something holds that name."""
+    version: str | None
+    """Its resourceVersion when it is a source (declares a rule, or a SyncRule names it)."""
+    cached: ConfigObject | None
+    """The full object, when fetched at that version."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Neighbourhood:
+    """What a group of sources plans against: the objects at their copies' names, and who else owns them."""
+
+    existing: Mapping[ObjectRef, ConfigObject]
+    """Their copies, every copy at a candidate name, and a bare ref for any other object there."""
+    owners: frozenset[ObjectRef]
+    """Sources outside the group owning one of those copies (they compete for the name)."""
 
 
 class Store:
@@ -79,247 +113,321 @@ class Store:
         source_namespace: str | None = None,
         on_change: Callable[[Iterable[ObjectRef]], None] = lambda refs: None,
     ) -> None:
-        self.cluster_name = cluster_name
-        self.source_namespace = source_namespace
-        self.on_change = on_change
-        self.lock = threading.RLock()
-        self.namespaces: dict[str, Namespace] = {}
+        self._cluster = cluster_name
+        self._source_namespace = source_namespace
+        self._on_change = on_change
+        self._lock = threading.RLock()
+        self._namespaces: dict[str, Namespace] = {}
+        self._namespace_list: tuple[Namespace, ...] | None = None
         self._present = _Index()
-        self._objects: dict[ObjectRef, str] = {}  # non-copy ref -> "s" (source) or "" (other)
-        self.source_versions: dict[ObjectRef, str] = {}
-        self.full_sources: dict[ObjectRef, ConfigObject] = {}
-        self.copies: dict[ObjectRef, ConfigObject] = {}
+        self._source_versions: dict[ObjectRef, str] = {}
+        self._full_sources: dict[ObjectRef, ConfigObject] = {}
+        self._copies: dict[ObjectRef, ConfigObject] = {}
         self._copy_names = _Index()
-        self.by_owner: dict[ObjectRef, set[ObjectRef]] = {}
+        self._by_owner: dict[ObjectRef, set[ObjectRef]] = {}
         self._tombstones: dict[str, None] = {}
-        self.rules: dict[tuple[str, str], Rule | Problem] = {}
-        self.claims: dict[ObjectRef, set[ObjectRef]] = {}
-        self.claimed: dict[ObjectRef, frozenset[ObjectRef]] = {}
-        self.interner = view.Interner()
+        self._rules: dict[Key, Rule | Problem] = {}
+        self._claims: dict[ObjectRef, set[ObjectRef]] = {}
+        self._claimed: dict[ObjectRef, frozenset[ObjectRef]] = {}
+        self._interner = view.Interner()
 
     # -- namespaces ------------------------------------------------------------------------------
 
-    def put_namespace(self, raw: Mapping[str, Any]) -> None:
+    def put_namespace(self, ns: Namespace) -> None:
         """A namespace was added or changed: every source may select it now, or no longer."""
-        ns = view.namespace_of(raw)
-        with self.lock:
-            if self.namespaces.get(ns.name) == ns:
+        with self._lock:
+            if self._namespaces.get(ns.name) == ns:
                 return
-            self.namespaces[ns.name] = ns
-            affected = list(self.source_versions)
-        self.on_change(affected)
+            self._namespaces[ns.name] = ns
+            self._namespace_list = None
+            affected = list(self._source_versions)
+        self._on_change(affected)
 
-    def drop_namespace(self, raw: Mapping[str, Any]) -> None:
+    def drop_namespace(self, key: Key, uid: str | None = None) -> None:
         """A namespace is gone."""
-        name = str(view.metadata(raw).get("name", ""))
-        with self.lock:
-            if self.namespaces.pop(name, None) is None:
+        del uid
+        with self._lock:
+            if self._namespaces.pop(key[1], None) is None:
                 return
-            affected = list(self.source_versions)
-        self.on_change(affected)
+            self._namespace_list = None
+            affected = list(self._source_versions)
+        self._on_change(affected)
 
-    # -- ConfigMaps and Secrets, metadata only ----------------------------------------------------
+    def namespace_keys(self) -> set[Key]:
+        """("", name) of every namespace."""
+        with self._lock:
+            return {("", name) for name in self._namespaces}
 
-    def is_source(self, ref: ObjectRef, meta: Mapping[str, Any]) -> bool:
-        """True when the object declares a rule or a SyncRule names it (and its namespace counts)."""
-        if self.source_namespace not in {None, ref.namespace}:
-            return False
-        if view.declares_rule(meta, self.cluster_name):
-            return True
-        return any(
-            isinstance(r, Rule) and r.source == ref for r in self.rules.values()
-        ) and not origin.is_copy(ref, view.string_map(meta, "labels"), self.cluster_name)
+    def namespaces(self) -> tuple[Namespace, ...]:
+        """Every namespace, by name."""
+        with self._lock:
+            if self._namespace_list is None:
+                self._namespace_list = tuple(sorted(self._namespaces.values(), key=lambda n: n.name))
+            return self._namespace_list
 
-    def put_object(self, kind: str, meta: Mapping[str, Any]) -> None:
-        """A ConfigMap or Secret (metadata) was added or changed."""
-        ref = _ref(kind, meta)
-        if origin.is_copy(ref, view.string_map(meta, "labels"), self.cluster_name):
-            self.drop_object(kind, meta)  # the copy watch holds it now
-            return
-        source = self.is_source(ref, meta)
-        version = str(meta.get("resourceVersion", ""))
+    def namespace(self, name: str) -> Namespace | None:
+        """One namespace, if it exists."""
+        with self._lock:
+            return self._namespaces.get(name)
+
+    # -- every ConfigMap and Secret, by its metadata ------------------------------------------------
+
+    def put_object(self, header: ConfigObject) -> None:
+        """A ConfigMap or Secret was added or changed (its metadata: labels, annotations, version)."""
+        ref = header.ref
+        source = not origin.is_copy(ref, header.labels, self._cluster) and self._is_source(header)
+        version = header.resource_version or ""
         changed: list[ObjectRef] = []
-        with self.lock:
+        with self._lock:
             new = self._present.add(ref)
-            self._objects[ref] = "s" if source else ""
             if source:
-                if self.source_versions.get(ref) != version:
-                    self.source_versions[ref] = version
+                if self._source_versions.get(ref) != version:
+                    self._source_versions[ref] = version
                     changed.append(ref)
-            elif self.source_versions.pop(ref, None) is not None:
-                self.full_sources.pop(ref, None)
+            elif self._source_versions.pop(ref, None) is not None:
+                self._full_sources.pop(ref, None)
                 changed.append(ref)
             if new:
-                changed.extend(self.claims.get(ref, ()))
+                changed.extend(self._claims.get(ref, ()))
         if changed:
-            self.on_change(changed)
+            self._on_change(changed)
 
-    def drop_object(self, kind: str, meta: Mapping[str, Any]) -> None:
-        """A ConfigMap or Secret that is not a copy is gone (or became a copy)."""
-        ref = _ref(kind, meta)
-        with self.lock:
-            if self._objects.pop(ref, None) is None:
+    def drop_object(self, kind: str, key: Key, uid: str | None = None) -> None:
+        """A ConfigMap or Secret is gone."""
+        del uid
+        ref = ObjectRef(kind=kind, namespace=key[0], name=key[1])
+        with self._lock:
+            if not self._present.discard(ref):
                 return
-            self._present.discard(ref)
-            changed = list(self.claims.get(ref, ()))
-            if self.source_versions.pop(ref, None) is not None:
-                self.full_sources.pop(ref, None)
+            changed = list(self._claims.get(ref, ()))
+            if self._source_versions.pop(ref, None) is not None:
+                self._full_sources.pop(ref, None)
                 changed.append(ref)
         if changed:
-            self.on_change(changed)
+            self._on_change(changed)
 
-    def object_refs(self, kind: str) -> set[ObjectRef]:
-        """Refs of every non-copy object of ``kind`` (for a relist to find what vanished)."""
-        with self.lock:
-            return {r for r in self._objects if r.kind == kind}
+    def object_keys(self, kind: str) -> set[Key]:
+        """Every object of ``kind`` the metadata watch reported (for a relist to find what vanished)."""
+        with self._lock:
+            return self._present.keys(kind)
 
-    # -- copies, in full ---------------------------------------------------------------------------
+    def _is_source(self, header: ConfigObject) -> bool:
+        if self._source_namespace not in {None, header.ref.namespace}:
+            return False
+        if rules.declares_rule(header.annotations):
+            return True
+        with self._lock:
+            return any(isinstance(r, Rule) and r.source == header.ref for r in self._rules.values())
 
-    def put_copy(self, raw: Mapping[str, Any], *, written: ConfigObject | None = None) -> None:
-        """A copy was added or changed (from the watch), or written by this controller (``written``)."""
-        obj = written if written is not None else view.observed_copy(raw, self.interner)
-        if not origin.is_copy(obj.ref, obj.labels, self.cluster_name):
-            # A source kubed marked with its own origin: the metadata watch holds it as a source.
-            with self.lock:
-                owner = self._forget_copy(obj.ref)
+    # -- sources, in full -------------------------------------------------------------------------
+
+    def source(self, ref: ObjectRef) -> SourceState:
+        """What is known of source ``ref``: whether it exists, its version, the full object if fetched."""
+        with self._lock:
+            version = self._source_versions.get(ref)
+            cached = self._full_sources.get(ref)
+            exists = ref in self._present or ref in self._copies
+        fresh = cached if cached is not None and cached.resource_version == version else None
+        return SourceState(exists=exists, version=version, cached=fresh)
+
+    def remember_source(self, source: ConfigObject, version: str | None) -> None:
+        """Keep a source fetched at ``version``, if it is still a source at that version."""
+        with self._lock:
+            if version is not None and self._source_versions.get(source.ref) == version:
+                self._full_sources[source.ref] = source
+
+    # -- this controller's copies, in digest form ---------------------------------------------------
+
+    def put_copy(self, copy: ConfigObject) -> None:
+        """A copy was added or changed (from the watch)."""
+        if self._keep_copy(copy):
+            owner = origin.owner_of(copy, self._cluster)
             if owner is not None:
-                self.on_change([owner])
-            return
-        with self.lock:
-            if obj.uid in self._tombstones:
-                return
-            old = self.copies.get(obj.ref)
-            if (
-                old is not None
-                and old.uid == obj.uid
-                and not newer(obj.resource_version, old.resource_version)
-            ):
-                return  # an echo of a write already recorded, or an older event
-            if written is not None:
-                obj = self.interner.intern(obj)
-            self._forget_copy(obj.ref)
-            self.copies[obj.ref] = obj
-            self._copy_names.add(obj.ref)
-            owner = origin.owner_of(obj, self.cluster_name)
-            if owner is not None:
-                self.by_owner.setdefault(owner, set()).add(obj.ref)
-        if owner is not None and written is None:
-            self.on_change([owner])
+                self._on_change([owner])
 
-    def drop_copy(self, ref: ObjectRef, uid: str | None, *, written: bool = False) -> None:
-        """A copy is gone (deleted, or no longer labelled as one)."""
-        with self.lock:
-            old = self.copies.get(ref)
+    def record_write(self, ref: ObjectRef, *, stored: ConfigObject | None, replaced_uid: str | None) -> None:
+        """Record this controller's own write at once, so its echo from the watch is not planned again.
+
+        ``replaced_uid`` is the uid of the copy it deleted (a delete, or the first half of a replace);
+        ``stored`` the copy the API server now holds (after a create, update or replace).
+        """
+        if replaced_uid is not None:
+            with self._lock:
+                current = self._copies.get(ref)
+                if current is not None and current.uid == replaced_uid:
+                    self._tombstones[replaced_uid] = None
+                    if len(self._tombstones) > _TOMBSTONES:
+                        del self._tombstones[next(iter(self._tombstones))]
+                    self._forget_copy(ref)
+        if stored is not None:
+            self._keep_copy(stored)
+
+    def drop_copy(self, kind: str, key: Key, uid: str | None = None) -> None:
+        """A copy is gone (deleted, no longer labelled as one, or no longer readable)."""
+        ref = ObjectRef(kind=kind, namespace=key[0], name=key[1])
+        with self._lock:
+            old = self._copies.get(ref)
             if old is None or (uid is not None and old.uid != uid):
                 return
-            if written and uid is not None:
-                self._tombstones[uid] = None
-                if len(self._tombstones) > 10_000:
-                    del self._tombstones[next(iter(self._tombstones))]
             owner = self._forget_copy(ref)
-        if owner is not None and not written:
-            self.on_change([owner])
-
-    def _forget_copy(self, ref: ObjectRef) -> ObjectRef | None:
-        old = self.copies.pop(ref, None)
-        if old is None:
-            return None
-        self._copy_names.discard(ref)
-        owner = origin.owner_of(old, self.cluster_name)
         if owner is not None:
-            owned = self.by_owner.get(owner)
-            if owned is not None:
-                owned.discard(ref)
-                if not owned:
-                    del self.by_owner[owner]
-        return owner
+            self._on_change([owner])
 
-    def copy_refs(self, kind: str) -> set[ObjectRef]:
-        """Refs of every cached copy of ``kind``."""
-        with self.lock:
-            return {r for r in self.copies if r.kind == kind}
+    def copy_keys(self, kind: str) -> set[Key]:
+        """Every copy of ``kind`` held (for a relist to find what vanished)."""
+        with self._lock:
+            return self._copy_names.keys(kind)
 
     @property
     def managed_copies(self) -> int:
-        """How many copies this controller manages (for the metric)."""
-        with self.lock:
-            return sum(len(refs) for refs in self.by_owner.values())
+        """How many copies this controller manages."""
+        with self._lock:
+            return sum(len(refs) for refs in self._by_owner.values())
+
+    def _keep_copy(self, copy: ConfigObject) -> bool:
+        """Hold ``copy`` (digested, shared); False when it is a source, stale, or an echo."""
+        if not origin.is_copy(copy.ref, copy.labels, self._cluster):
+            with self._lock:  # a source marked with its own origin: the metadata watch holds it
+                owner = self._forget_copy(copy.ref)
+            if owner is not None:
+                self._on_change([owner])
+            return False
+        kept = self._interner.intern(manifests.digested(copy))
+        with self._lock:
+            if kept.uid in self._tombstones:
+                return False
+            old = self._copies.get(kept.ref)
+            if (
+                old is not None
+                and old.uid == kept.uid
+                and not newer(kept.resource_version, old.resource_version)
+            ):
+                return False  # an echo of a write already recorded, or an older event
+            self._forget_copy(kept.ref)
+            self._copies[kept.ref] = kept
+            self._copy_names.add(kept.ref)
+            owner = origin.owner_of(kept, self._cluster)
+            if owner is not None:
+                self._by_owner.setdefault(owner, set()).add(kept.ref)
+        return True
+
+    def _forget_copy(self, ref: ObjectRef) -> ObjectRef | None:
+        old = self._copies.pop(ref, None)
+        if old is None:
+            return None
+        self._copy_names.discard(ref)
+        owner = origin.owner_of(old, self._cluster)
+        if owner is not None:
+            owned = self._by_owner.get(owner)
+            if owned is not None:
+                owned.discard(ref)
+                if not owned:
+                    del self._by_owner[owner]
+        return owner
 
     # -- SyncRules -------------------------------------------------------------------------------
 
-    def put_rule(self, key: tuple[str, str], rule: Rule | Problem) -> None:
-        """A SyncRule was added or changed: its source (old and new) is reconciled."""
-        with self.lock:
-            old = self.rules.get(key)
-            self.rules[key] = rule
-        self.on_change(_rule_sources(old, rule))
+    def put_rule(self, key: Key, rule: Rule | Problem) -> None:
+        """A SyncRule was added or changed (a ``Problem`` when invalid): its sources are reconciled."""
+        with self._lock:
+            old = self._rules.get(key)
+            self._rules[key] = rule
+        self._on_change(_rule_sources(old, rule))
 
-    def drop_rule(self, key: tuple[str, str]) -> None:
+    def drop_rule(self, key: Key, uid: str | None = None) -> None:
         """A SyncRule is gone."""
-        with self.lock:
-            old = self.rules.pop(key, None)
-        self.on_change(_rule_sources(old))
+        del uid
+        with self._lock:
+            old = self._rules.pop(key, None)
+        self._on_change(_rule_sources(old))
 
-    # -- what the reconciler reads ------------------------------------------------------------------
+    def drop_all_rules(self) -> None:
+        """The SyncRule resource is gone from the API (its CRD was removed)."""
+        with self._lock:
+            old = list(self._rules.values())
+            self._rules.clear()
+        self._on_change(_rule_sources(*old))
 
-    def holders(self, kind: str, name: str) -> tuple[list[ConfigObject], list[ObjectRef]]:
-        """Everything holding the name ``name``: copies (views), and refs of other objects."""
-        with self.lock:
-            copies = [
-                self.copies[ObjectRef(kind=kind, namespace=ns, name=name)]
-                for ns in self._copy_names.namespaces(kind, name)
-            ]
-            others = [
-                ObjectRef(kind=kind, namespace=ns, name=name) for ns in self._present.namespaces(kind, name)
-            ]
-        return copies, others
-
-    def holds(self, ref: ObjectRef) -> bool:
-        """True when something holds ``ref``."""
-        with self.lock:
-            return ref in self.copies or ref in self._objects
+    def rule_keys(self) -> set[Key]:
+        """Every SyncRule held."""
+        with self._lock:
+            return set(self._rules)
 
     def rules_for(self, sources: Iterable[ObjectRef]) -> list[Rule]:
         """The valid SyncRules of these sources."""
         wanted = set(sources)
-        with self.lock:
-            return [r for r in self.rules.values() if isinstance(r, Rule) and r.source in wanted]
+        with self._lock:
+            return [r for r in self._rules.values() if isinstance(r, Rule) and r.source in wanted]
 
     def rule_problems(self) -> list[Problem]:
         """Invalid SyncRules."""
-        with self.lock:
-            return [p for p in self.rules.values() if isinstance(p, Problem)]
+        with self._lock:
+            return [p for p in self._rules.values() if isinstance(p, Problem)]
+
+    # -- what the reconciler plans against ----------------------------------------------------------
+
+    def neighbourhood(self, group: Iterable[ObjectRef], names: Iterable[NameKey]) -> Neighbourhood:
+        """The copies of ``group``, and everything at the names in ``names`` (see :class:`Neighbourhood`)."""
+        group = set(group)
+        existing: dict[ObjectRef, ConfigObject] = {}
+        owners: set[ObjectRef] = set()
+        with self._lock:
+            for source in group:
+                for ref in self._by_owner.get(source, ()):
+                    existing[ref] = self._copies[ref]
+            for kind, name in set(names):
+                for namespace in self._copy_names.namespaces(kind, name):
+                    copy = self._copies[ObjectRef(kind=kind, namespace=namespace, name=name)]
+                    existing[copy.ref] = copy
+                    owner = origin.owner_of(copy, self._cluster)
+                    if owner is not None and owner not in group:
+                        owners.add(owner)
+                for namespace in self._present.namespaces(kind, name):
+                    ref = ObjectRef(kind=kind, namespace=namespace, name=name)
+                    existing.setdefault(ref, ConfigObject(ref=ref))
+        return Neighbourhood(existing=existing, owners=frozenset(owners))
+
+    def holds(self, ref: ObjectRef) -> bool:
+        """True when something holds ``ref``."""
+        with self._lock:
+            return ref in self._copies or ref in self._present
+
+    def claimants(self, refs: Iterable[ObjectRef]) -> set[ObjectRef]:
+        """The sources that want one of ``refs`` but do not hold it."""
+        with self._lock:
+            return {source for ref in refs for source in self._claims.get(ref, ())}
+
+    def claimed(self, source: ObjectRef) -> frozenset[ObjectRef]:
+        """The names ``source`` wants but does not hold."""
+        with self._lock:
+            return self._claimed.get(source, frozenset())
 
     def record_claims(self, claims: Mapping[ObjectRef, frozenset[ObjectRef]]) -> None:
         """Remember which names each source wants but does not hold (conflicts, failed creates).
 
         When what holds such a name goes, or something takes one, those sources are reconciled again.
         """
-        with self.lock:
+        with self._lock:
             for source, refs in claims.items():
-                for ref in self.claimed.get(source, frozenset()) - refs:
-                    holders = self.claims.get(ref)
+                for ref in self._claimed.get(source, frozenset()) - refs:
+                    holders = self._claims.get(ref)
                     if holders is not None:
                         holders.discard(source)
                         if not holders:
-                            del self.claims[ref]
+                            del self._claims[ref]
                 for ref in refs:
-                    self.claims.setdefault(ref, set()).add(source)
+                    self._claims.setdefault(ref, set()).add(source)
                 if refs:
-                    self.claimed[source] = refs
+                    self._claimed[source] = refs
                 else:
-                    self.claimed.pop(source, None)
+                    self._claimed.pop(source, None)
 
     def all_keys(self) -> set[ObjectRef]:
         """Every source, and every owner of a copy (a copy whose source vanished must be removed)."""
-        with self.lock:
-            named = {r.source for r in self.rules.values() if isinstance(r, Rule)}
-            return set(self.source_versions) | set(self.by_owner) | named
+        with self._lock:
+            named = {r.source for r in self._rules.values() if isinstance(r, Rule)}
+            return set(self._source_versions) | set(self._by_owner) | named
 
 
-def _ref(kind: str, meta: Mapping[str, Any]) -> ObjectRef:
-    return ObjectRef(kind=kind, namespace=str(meta.get("namespace", "")), name=str(meta.get("name", "")))
-
-
-def _rule_sources(*rules: Rule | Problem | None) -> list[ObjectRef]:
-    return [r.source for r in rules if isinstance(r, Rule)]
+def _rule_sources(*found: Rule | Problem | None) -> list[ObjectRef]:
+    return [r.source for r in found if isinstance(r, Rule)]

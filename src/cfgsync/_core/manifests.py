@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import json
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Final, NotRequired, TypedDict
 
 from cfgsync import errors
 from cfgsync._core import names, vocabulary
-from cfgsync._core.model import SOURCE_KINDS, ConfigObject, Copy, Namespace, ObjectRef, frozen
+from cfgsync._core.model import EMPTY, SOURCE_KINDS, ConfigObject, Copy, Namespace, ObjectRef, frozen
 
 MAX_OBJECT_BYTES: Final = 1024 * 1024
-"""The API server's limit on the data of one ConfigMap or Secret (1 MiB)."""
+"""The API server's limit on the data of one ConfigMap or Secret (1 MiB): the values' bytes, decoded
+for base64 fields; keys do not count (the API server counts them so too)."""
 
 
 class Metadata(TypedDict):
@@ -60,6 +64,30 @@ def to_manifest(obj: Copy | ConfigObject) -> Manifest:
     if obj.binary_data:
         manifest["binaryData"] = dict(obj.binary_data)
     return manifest
+
+
+def content_digest(data: Mapping[str, str], binary_data: Mapping[str, str]) -> str:
+    """A digest of a ConfigMap's or Secret's payload: equal payloads, equal digests, whatever the order."""
+    body = json.dumps(
+        [dict(data), dict(binary_data)], sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    return hashlib.sha256(body.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def digested(obj: ConfigObject) -> ConfigObject:
+    """``obj`` with its payload replaced by :func:`content_digest` (unchanged if already digested)."""
+    if obj.content_digest is not None:
+        return obj
+    return replace(
+        obj, data=EMPTY, binary_data=EMPTY, content_digest=content_digest(obj.data, obj.binary_data)
+    )
+
+
+def payload_digest(obj: Copy | ConfigObject) -> str:
+    """The digest of an object's payload, whether it holds the payload or only its digest."""
+    if isinstance(obj, ConfigObject) and obj.content_digest is not None:
+        return obj.content_digest
+    return content_digest(obj.data, obj.binary_data)
 
 
 def _fail(where: str, message: str) -> errors.ManifestError:
@@ -181,7 +209,6 @@ def _check_data(data: dict[str, str], binary: dict[str, str], *, is_secret: bool
                     ) from exc
             else:
                 size += len(value.encode())
-            size += len(key)
     both = sorted(set(data) & set(binary))
     if both:
         raise _fail(subject, f"key {both[0]!r} is in both data and binaryData; keep it in one")

@@ -94,6 +94,9 @@ class ConfigObject:
     """Server-assigned resourceVersion, when known."""
     api_version: str = "v1"
     """The object's apiVersion."""
+    content_digest: str | None = None
+    """When set, ``data`` and ``binary_data`` are left out and this digest of them stands in
+    (:func:`cfgsync._core.manifests.content_digest`): a cache of many copies holds no payloads."""
     where: str = ""
     """Where it was read from (``file:line``), for messages; empty when read from the API server."""
 

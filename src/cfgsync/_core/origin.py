@@ -37,7 +37,8 @@ def origin_annotation(source: ConfigObject) -> str:
 def owner_of(obj: ConfigObject, cluster_name: str, *, elsewhere: bool = False) -> ObjectRef | None:
     """The source that ``obj`` is a copy of, if it is a copy made for ``cluster_name``; else None.
 
-    The origin labels decide. When the name label was shortened, the origin annotation gives the full
+    The origin labels decide, all three of them (the API server selects copies by all three). When the
+    name label was shortened, the origin annotation gives the full
     name, and it must agree with the label, so an edited annotation cannot claim another source.
 
     An object of the source's own cluster whose origin points at itself is a source, not a copy (see
@@ -47,7 +48,7 @@ def owner_of(obj: ConfigObject, cluster_name: str, *, elsewhere: bool = False) -
     labels = obj.labels
     name = labels.get(vocabulary.ORIGIN_NAME)
     namespace = labels.get(vocabulary.ORIGIN_NAMESPACE)
-    if not name or not namespace or labels.get(vocabulary.ORIGIN_CLUSTER, "") != cluster_name:
+    if not name or not namespace or labels.get(vocabulary.ORIGIN_CLUSTER) != cluster_name:
         return None
     if not elsewhere and points_at_itself(obj.ref, labels, cluster_name):
         return None
@@ -69,7 +70,7 @@ def points_at_itself(ref: ObjectRef, labels: Mapping[str, str], cluster_name: st
     return (
         labels.get(vocabulary.ORIGIN_NAMESPACE) == ref.namespace
         and labels.get(vocabulary.ORIGIN_NAME) == names.shorten_label_value(ref.name)
-        and labels.get(vocabulary.ORIGIN_CLUSTER, "") == cluster_name
+        and labels.get(vocabulary.ORIGIN_CLUSTER) == cluster_name
     )
 
 

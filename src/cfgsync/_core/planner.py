@@ -320,9 +320,8 @@ def _compare(
             f"exists in namespace {copy.ref.namespace}; cfgsync leaves it untouched. Delete or rename it, "
             f"or choose another copy name ({vocabulary.COPY_NAME})",
         )
-    before = manifests.to_manifest(observed)
-    after = manifests.to_manifest(copy)
-    if before == after:
+    before, after, payload_changed = _comparable(observed, copy)
+    if before == after and not payload_changed:
         return Action(
             kind=ActionKind.UNCHANGED,
             ref=copy.ref,
@@ -331,12 +330,14 @@ def _compare(
             observed=observed,
             reason="copy is up to date",
         )
-    patch = tuple(jsonpatch.make_patch(before, after).patch)
+    digested = observed.content_digest is not None
+    patch = tuple(jsonpatch.make_patch(before, after).patch) + _payload_ops(
+        copy, payload_changed and digested
+    )
     # A managed copy of a source that no longer wants it (else two rules would collide) is ours to reuse.
     taken_over = f"takes over a stale copy of {owner}; " if owner != copy.source else ""
     fields = sorted({str(op["path"]).split("/")[1] + _sub(op) for op in patch})
-    data_changed = observed.data != copy.data or observed.binary_data != copy.binary_data
-    replace = bool(observed.immutable) and (data_changed or copy.immutable is not True)
+    replace = bool(observed.immutable) and (payload_changed or copy.immutable is not True)
     return Action(
         kind=ActionKind.REPLACE if replace else ActionKind.UPDATE,
         ref=copy.ref,
@@ -347,6 +348,33 @@ def _compare(
         reason=taken_over
         + ("immutable copy differs, so it is deleted and created again: " if replace else "copy differs: ")
         + ", ".join(fields),
+    )
+
+
+def _comparable(observed: ConfigObject, copy: Copy) -> tuple[dict[str, object], dict[str, object], bool]:
+    """Both manifests as far as they can be compared field by field, and whether the payloads differ.
+
+    An observed object that holds only a digest of its payload (the controller's cache) is compared
+    on everything else field by field, and on the payload by digest.
+    """
+    before: dict[str, object] = dict(manifests.to_manifest(observed))
+    after: dict[str, object] = dict(manifests.to_manifest(copy))
+    if observed.content_digest is None:
+        changed = observed.data != copy.data or observed.binary_data != copy.binary_data
+        return before, after, changed
+    for payload in ("data", "binaryData"):
+        after.pop(payload, None)
+    return before, after, manifests.payload_digest(copy) != observed.content_digest
+
+
+def _payload_ops(copy: Copy, changed: bool) -> tuple[Mapping[str, object], ...]:
+    """Patch operations setting the payload, when it changed and the observed one was only a digest."""
+    if not changed:
+        return ()
+    return tuple(
+        {"op": "add", "path": f"/{field}", "value": dict(values)}
+        for field, values in (("data", copy.data), ("binaryData", copy.binary_data))
+        if values
     )
 
 

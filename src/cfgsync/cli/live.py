@@ -13,12 +13,12 @@ import signal
 import socket
 import sys
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 import click
 
+import cfgsync
 from cfgsync import errors
-from cfgsync._core import origin, planner
 from cfgsync._core.model import Action, ActionKind
 from cfgsync.cli._common import (
     EXIT_ERROR,
@@ -110,67 +110,45 @@ def apply_command(
     guard's limits are held (exit 4) unless --allow-mass-delete is given. Exits non-zero if any write
     failed, after attempting all of them.
     """
-    from cfgsync._adapters.kube import connection, diff, reading
+    from cfgsync._adapters.kube import diff
 
-    deletes = delete_guard(allow_mass_delete, mass_delete_count, mass_delete_fraction)
+    where = connection_settings(kubeconfig, context)
     try:
-        kube = connection.connect(connection_settings(kubeconfig, context))
-        try:
-            state = reading.read_cluster(kube, cluster_name=cluster_name, source_namespace=source_namespace)
-            plan = planner.plan_copies(
-                state.sources,
-                state.namespaces,
-                state.existing,
-                rules=state.rules,
-                settings=settings(cluster_name, source_namespace, exclude),
-                hooks=plugins(),
-            )
-            problems = [*state.problems, *plan.problems]
-            for problem in problems:
-                click.echo(f"error: {problem}", err=True)
-            warn(plan, strict=strict)
-            managed = sum(1 for obj in state.existing if origin.owner_of(obj, cluster_name) is not None)
-            verdict = deletes.check(plan.changes, managed)
-            for action in verdict.allowed:
-                if dry_run:
-                    click.echo(diff.describe(action))
-                if show_diff:
-                    click.echo(diff.unified_diff(action), nl=False)
-            for action in verdict.held:
-                click.echo(f"held: {diff.describe(action)}")
-            if verdict.held:
-                click.echo(f"warning: {verdict.summary()}", err=True)
-            if dry_run:
-                click.echo(f"dry run: {_summary(plan.changes, held=len(verdict.held))}; nothing written")
-                sys.exit(EXIT_ERROR if problems else EXIT_HELD if verdict.held else 0)
-            failed = _apply(kube, verdict.allowed, held=len(verdict.held))
-        finally:
-            kube.close()
+        report = cfgsync.apply_cluster(
+            kubeconfig=where.kubeconfig,
+            context=where.context,
+            settings=settings(cluster_name, source_namespace, exclude),
+            guard=delete_guard(allow_mass_delete, mass_delete_count, mass_delete_fraction),
+            dry_run=dry_run or strict,
+            plugins=plugins(),
+        )
     except errors.CfgsyncError as exc:
         fail(exc)
-    if failed or problems:
+    for problem in report.problems:
+        click.echo(f"error: {problem}", err=True)
+    warn(report.plan, strict=strict)
+    for action in report.allowed:
+        if dry_run:
+            click.echo(diff.describe(action))
+        if show_diff:
+            click.echo(diff.unified_diff(action), nl=False)
+    for action in report.held:
+        click.echo(f"held: {diff.describe(action)}")
+    if report.held:
+        click.echo(f"warning: {report.held_summary}", err=True)
+    if dry_run:
+        click.echo(f"dry run: {_summary(report.plan.changes, held=len(report.held))}; nothing written")
+        sys.exit(EXIT_ERROR if report.problems else EXIT_HELD if report.held else 0)
+    for action in report.written:
+        click.echo(f"{_DONE[action.kind]} {action.ref}")
+    for _, message in report.failures:
+        click.echo(f"error: {message}", err=True)
+    summary = _summary(report.written, done=True, held=len(report.held))
+    click.echo(f"{summary}, {len(report.failures)} failed", err=True)
+    if report.failures or report.problems:
         sys.exit(EXIT_ERROR)
-    if verdict.held:
+    if report.held:
         sys.exit(EXIT_HELD)
-
-
-def _apply(kube: connection.Kube, actions: tuple[Action, ...], *, held: int) -> int:
-    from cfgsync._adapters.kube import writing
-
-    writer = writing.Writer(kube)
-    try:
-        outcomes = writer.execute(actions)
-    finally:
-        writer.close()
-    failed = 0
-    for outcome in sorted(outcomes, key=lambda o: o.action.ref.sort_key):
-        if outcome.ok:
-            click.echo(f"{_DONE[outcome.action.kind]} {outcome.action.ref}")
-        else:
-            failed += 1
-            click.echo(f"error: {outcome.message}", err=True)
-    click.echo(f"{_summary(actions, done=True, held=held)}, {failed} failed", err=True)
-    return failed
 
 
 def _summary(actions: tuple[Action, ...], *, done: bool = False, held: int = 0) -> str:
@@ -184,19 +162,30 @@ def _summary(actions: tuple[Action, ...], *, done: bool = False, held: int = 0) 
     return f"{line} ({held} deletes held)" if held else line
 
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|m|s|ms)")
-_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+_DURATION_PART: Final = re.compile(r"(\d+(?:\.\d+)?)(h|m|s|ms)")
+_UNITS: Final = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 
 
 def parse_duration(text: str) -> float:
-    """Seconds in a Go-style duration (``10m``, ``1m30s``, ``45s``) or a plain number of seconds."""
+    """Seconds in a Go-style duration (``10m``, ``1m30s``, ``45s``, ``0``) or a plain number of seconds.
+
+    Raises :class:`click.BadParameter` naming the accepted forms.
+    """
     text = text.strip()
     if re.fullmatch(r"\d+(\.\d+)?", text):
         return float(text)
-    parts = _DURATION.findall(text)
+    parts = _DURATION_PART.findall(text)
     if not parts or "".join(n + u for n, u in parts) != text:
-        raise click.BadParameter(f"{text!r} is not a duration; write e.g. 10m, 1m30s or 45s")
+        raise click.BadParameter(
+            f"{text!r} is not a duration; write e.g. 10m, 1m30s, 45s, or 0 to turn it off"
+        )
     return sum(float(n) * _UNITS[u] for n, u in parts)
+
+
+def _duration(ctx: click.Context, param: click.Parameter, value: str) -> float:
+    """Click callback: the option's value as seconds."""
+    del ctx, param
+    return parse_duration(value)
 
 
 def _pod_namespace() -> str:
@@ -230,7 +219,13 @@ SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/names
 @click.option(
     "--exclude-namespace", "exclude", multiple=True, help="Never copy into these namespaces (name or glob)."
 )
-@click.option("--resync-period", default="10m", show_default=True, help="Re-plan every source this often.")
+@click.option(
+    "--resync-period",
+    callback=_duration,
+    default="10m",
+    show_default=True,
+    help="Re-plan every source this often; 0 turns periodic resync off.",
+)
 @click.option(
     "--contexts-kubeconfig",
     "--kubeconfig-file",
@@ -246,19 +241,56 @@ SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/names
     show_default=True,
     help="Address of /healthz, /readyz, /metrics.",
 )
-@click.option("--health-port", default=8080, show_default=True, help="Port of /healthz, /readyz, /metrics.")
-@click.option("--workers", default=2, show_default=True, help="Sources reconciled at once.")
-@click.option("--write-concurrency", default=16, show_default=True, help="Write requests in flight at once.")
+@click.option(
+    "--health-port",
+    type=click.IntRange(0, 65535),
+    default=8080,
+    show_default=True,
+    help="Port of /healthz, /readyz, /metrics (0: any free port).",
+)
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=2, show_default=True, help="Sources reconciled at once."
+)
+@click.option(
+    "--write-concurrency",
+    type=click.IntRange(min=1),
+    default=16,
+    show_default=True,
+    help="Write requests in flight at once.",
+)
 @click.option(
     "--leader-elect/--no-leader-elect", default=True, show_default=True, help="Hold a Lease before writing."
 )
 @click.option("--leader-elect-namespace", default=None, help="Namespace of the Lease (default: the pod's).")
 @click.option("--leader-elect-name", default="cfgsync", show_default=True, help="Name of the Lease.")
-@click.option("--lease-duration", default=15, show_default=True, help="Seconds a lease lasts.")
-@click.option("--renew-deadline", default=10, show_default=True, help="Seconds the leader tries to renew.")
-@click.option("--retry-period", default=2, show_default=True, help="Seconds between election attempts.")
+@click.option(
+    "--lease-duration",
+    callback=_duration,
+    default="15",
+    show_default=True,
+    help="Seconds others wait after the lease last changed before they take it.",
+)
+@click.option(
+    "--renew-deadline",
+    callback=_duration,
+    default="10",
+    show_default=True,
+    help="Seconds after its last successful renewal that the leader still writes.",
+)
+@click.option(
+    "--retry-period",
+    callback=_duration,
+    default="2",
+    show_default=True,
+    help="Seconds between election attempts; each lease request times out within it.",
+)
 @click.option("--log-format", type=click.Choice(["json", "text"]), default="json", show_default=True)
-@click.option("--log-level", default="INFO", show_default=True)
+@click.option(
+    "--log-level",
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+    default="INFO",
+    show_default=True,
+)
 @with_delete_guard
 def run_command(
     kubeconfig: str | None,
@@ -266,7 +298,7 @@ def run_command(
     cluster_name: str,
     source_namespace: str | None,
     exclude: tuple[str, ...],
-    resync_period: str,
+    resync_period: float,
     contexts_kubeconfig: str | None,
     health_address: str,
     health_port: int,
@@ -275,9 +307,9 @@ def run_command(
     leader_elect: bool,
     leader_elect_namespace: str | None,
     leader_elect_name: str,
-    lease_duration: int,
-    renew_deadline: int,
-    retry_period: int,
+    lease_duration: float,
+    renew_deadline: float,
+    retry_period: float,
     log_format: str,
     log_level: str,
     allow_mass_delete: bool,
@@ -285,9 +317,24 @@ def run_command(
     mass_delete_fraction: float,
 ) -> None:
     """Run the controller: watch the cluster and keep every copy in line until stopped (SIGTERM)."""
-    from cfgsync._adapters.kube import connection, leader
-    from cfgsync._controller import controller, logs
+    from cfgsync._adapters.kube import connection, lease
+    from cfgsync._controller import contexts, controller, logs
 
+    identity = os.environ.get("POD_NAME") or f"{socket.gethostname()}-{secrets.token_hex(3)}"
+    election = None
+    if leader_elect:
+        election = lease.ElectionSettings(
+            namespace=leader_elect_namespace or _pod_namespace(),
+            name=leader_elect_name,
+            identity=identity,
+            lease_duration=lease_duration,
+            renew_deadline=renew_deadline,
+            retry_period=retry_period,
+        )
+        try:
+            election.check()
+        except errors.CfgsyncError as exc:
+            raise click.UsageError(str(exc)) from exc
     stopping: list[controller.Controller] = []
     stop_early = threading.Event()
 
@@ -300,43 +347,36 @@ def run_command(
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, on_signal)
     logs.configure(level=log_level, json_format=log_format == "json")
-    period = parse_duration(resync_period)
+    where = connection_settings(kubeconfig, context)
+    plan_settings = settings(cluster_name, source_namespace, exclude)
+    hooks = plugins()
     try:
-        kube = connection.connect(connection_settings(kubeconfig, context), pool_size=write_concurrency + 8)
-        election = None
-        if leader_elect:
-            identity = os.environ.get("POD_NAME") or f"{socket.gethostname()}-{secrets.token_hex(3)}"
-            election = leader.ElectionSettings(
-                namespace=leader_elect_namespace or _pod_namespace(),
-                name=leader_elect_name,
-                identity=identity,
-                lease_duration=lease_duration,
-                renew_deadline=renew_deadline,
-                retry_period=retry_period,
+        kube = connection.connect(where, pool_size=write_concurrency + 8, identity=identity)
+        # The lease has a connection of its own: a renewal never waits behind queued writes.
+        lease_kube = connection.connect(where, pool_size=2, identity=identity) if election else None
+        others = (
+            contexts.ContextPlanner.from_kubeconfig(
+                contexts_kubeconfig, kube, plan_settings, hooks, identity=identity
             )
-        plan_settings = settings(cluster_name, source_namespace, exclude)
-        hooks = plugins()
-        extra = []
-        if contexts_kubeconfig is not None:
-            from cfgsync._controller import contexts
-
-            extra.append(
-                contexts.ContextPlanner.from_kubeconfig(contexts_kubeconfig, kube, plan_settings, hooks)
-            )
+            if contexts_kubeconfig is not None
+            else None
+        )
         instance = controller.Controller(
-            kube,
-            controller.ControllerSettings(
+            kube=kube,
+            lease_kube=lease_kube,
+            contexts=others,
+            hooks=hooks,
+            settings=controller.ControllerSettings(
                 plan=plan_settings,
-                resync_period=period,
+                resync_period=resync_period,
                 workers=workers,
                 write_concurrency=write_concurrency,
                 health_address=health_address,
                 health_port=health_port,
                 election=election,
-                contexts_kubeconfig=contexts_kubeconfig,
                 delete_guard=delete_guard(allow_mass_delete, mass_delete_count, mass_delete_fraction),
+                identity=identity,
             ),
-            hooks=hooks,
         )
     except errors.CfgsyncError as exc:
         fail(exc)

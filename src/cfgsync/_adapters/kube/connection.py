@@ -8,6 +8,7 @@ an :class:`ApiError` (a :class:`~cfgsync.errors.ApplyError`) carrying the HTTP s
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -44,12 +45,18 @@ Timeout = float | tuple[float, float]
 class ApiError(errors.ApplyError):
     """The API server answered with an error status, or could not be reached (status 0)."""
 
-    def __init__(self, message: str, *, status: int, reason: str = "") -> None:
+    def __init__(self, message: str, *, status: int, reason: str = "", detail: str = "") -> None:
         super().__init__(message)
         self.status = status
         """The HTTP status; 0 when the server could not be reached."""
         self.reason = reason
         """The ``reason`` of the API server's Status (``AlreadyExists``, ``Conflict``, ``Expired``...)."""
+        self.detail = detail
+        """The ``message`` of the API server's Status, as the server wrote it."""
+
+
+class NotLeadingError(ApiError):
+    """This replica does not (or no longer) provably hold the lease, so the write was not sent."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -85,6 +92,8 @@ class Kube:
         """The context's namespace, when the kubeconfig names one."""
         self.on_write = on_write
         """Called with (method, resource path) before each write call; metrics count them."""
+        self.fence: Callable[[], bool] | None = None
+        """Asked right before each write request; a write it refuses is not sent (leader election)."""
         self._streams: set[Any] = set()
         self._lock = threading.Lock()
 
@@ -184,8 +193,14 @@ class Kube:
         headers = {"Accept": accept}
         if content_type is not None:
             headers["Content-Type"] = content_type
-        if method in WRITE_METHODS and self.on_write is not None:
-            self.on_write(method, path)
+        if method in WRITE_METHODS:
+            if self.fence is not None and not self.fence():
+                raise NotLeadingError(
+                    f"{method} {path}: not sent, this replica does not hold the lease (the leader writes)",
+                    status=0,
+                )
+            if self.on_write is not None:
+                self.on_write(method, path)
         try:
             serialized = self._api.param_serialize(
                 method,
@@ -217,7 +232,9 @@ def _status_error(method: str, path: str, status: int, raw: bytes) -> ApiError:
             reason, message = str(decoded.get("reason", "")), str(decoded.get("message", message))
     except ValueError:
         pass
-    return ApiError(f"{method} {path}: {status} {reason}: {message}", status=status, reason=reason)
+    return ApiError(
+        f"{method} {path}: {status} {reason}: {message}", status=status, reason=reason, detail=message
+    )
 
 
 def _shutdown(response: Any) -> None:
@@ -231,10 +248,26 @@ def _shutdown(response: Any) -> None:
         pass  # already closed, or closed by the server
 
 
+def user_agent(identity: str = "") -> str:
+    """``cfgsync/<version>``, plus the replica's identity, so audit logs tell replicas apart."""
+    try:
+        version = importlib.metadata.version("cfgsync")
+    except importlib.metadata.PackageNotFoundError:
+        version = "0.0.0+unknown"
+    return f"cfgsync/{version} ({identity})" if identity else f"cfgsync/{version}"
+
+
 def connect(
-    settings: ConnectionSettings, *, pool_size: int = 16, on_write: Callable[[str, str], None] | None = None
+    settings: ConnectionSettings,
+    *,
+    pool_size: int = 16,
+    on_write: Callable[[str, str], None] | None = None,
+    identity: str = "",
 ) -> Kube:
-    """A connection from kubeconfig files (merged, like ``KUBECONFIG``) or the in-cluster service account."""
+    """A connection from kubeconfig files (merged, like ``KUBECONFIG``) or the in-cluster service account.
+
+    Requests carry the User-Agent ``cfgsync/<version> (<identity>)``.
+    """
     configuration = kubernetes.client.Configuration()
     namespace: str | None = None
     try:
@@ -262,7 +295,7 @@ def connect(
         ) from exc
     configuration.connection_pool_maxsize = pool_size
     api = kubernetes.client.ApiClient(configuration)
-    api.user_agent = "cfgsync"
+    api.user_agent = user_agent(identity)
     return Kube(api, name=name, namespace=namespace, on_write=on_write)
 
 

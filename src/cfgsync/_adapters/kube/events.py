@@ -35,19 +35,19 @@ class EventRecorder:
         self._seen: OrderedDict[tuple[str, str, str, str], None] = OrderedDict()
         self._lock = threading.Lock()
 
-    def warning(self, source: ConfigObject, reason: str, message: str) -> None:
-        """A Warning event on ``source``."""
-        self._emit(source, "Warning", reason, message)
+    def warning(self, source: ConfigObject, reason: str, message: str) -> bool:
+        """A Warning event on ``source``; False when the same one was already written for this version."""
+        return self._emit(source, "Warning", reason, message)
 
-    def normal(self, source: ConfigObject, reason: str, message: str) -> None:
-        """A Normal event on ``source``."""
-        self._emit(source, "Normal", reason, message)
+    def normal(self, source: ConfigObject, reason: str, message: str) -> bool:
+        """A Normal event on ``source``; False when the same one was already written for this version."""
+        return self._emit(source, "Normal", reason, message)
 
-    def _emit(self, source: ConfigObject, kind: str, reason: str, message: str) -> None:
+    def _emit(self, source: ConfigObject, kind: str, reason: str, message: str) -> bool:
         key = (source.uid or str(source.ref), source.resource_version or "", reason, message)
         with self._lock:
             if key in self._seen:
-                return
+                return False
             self._seen[key] = None
             if len(self._seen) > _REMEMBERED:
                 self._seen.popitem(last=False)
@@ -58,7 +58,7 @@ class EventRecorder:
             "kind": "Event",
             "metadata": {"name": f"{ref.name[:200]}.{secrets.token_hex(8)}", "namespace": ref.namespace},
             "involvedObject": {
-                "apiVersion": "v1",
+                "apiVersion": source.api_version,
                 "kind": ref.kind,
                 "namespace": ref.namespace,
                 "name": ref.name,
@@ -81,3 +81,4 @@ class EventRecorder:
             log.warning("could not record event %s on %s: %s", reason, ref, exc)
             with self._lock:
                 self._seen.pop(key, None)  # try again next time
+        return True

@@ -20,8 +20,13 @@ from cfgsync._core.rules import Rule
 
 PAGE_SIZE: Final = 500
 """Objects per list page: bounds the memory one response takes."""
-COPY_SELECTOR: Final = f"{vocabulary.ORIGIN_NAME},{vocabulary.ORIGIN_NAMESPACE}"
-"""Label selector matching every copy (of any cluster name)."""
+
+
+def copy_selector(cluster_name: str) -> str:
+    """Label selector matching the copies made for ``cluster_name`` (the API server filters)."""
+    return (
+        f"{vocabulary.ORIGIN_NAME},{vocabulary.ORIGIN_NAMESPACE},{vocabulary.ORIGIN_CLUSTER}={cluster_name}"
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -42,9 +47,17 @@ class Pages:
     """
 
     def __init__(
-        self, kube: Kube, path: str, *, accept: str = JSON, label_selector: str | None = None, kind: str = ""
+        self,
+        kube: Kube,
+        path: str,
+        *,
+        accept: str = JSON,
+        label_selector: str | None = None,
+        kind: str = "",
+        page_size: int = PAGE_SIZE,
     ) -> None:
         self._kube = kube
+        self._page_size = page_size
         self._path = path
         self._accept = accept
         self._selector = label_selector
@@ -55,7 +68,7 @@ class Pages:
     def __iter__(self) -> Iterator[Json]:
         token = ""
         while True:
-            query = [("limit", str(PAGE_SIZE))]
+            query = [("limit", str(self._page_size))]
             if self._selector:
                 query.append(("labelSelector", self._selector))
             if token:
@@ -137,34 +150,24 @@ class ClusterState:
 
 
 def read_cluster(kube: Kube, *, cluster_name: str, source_namespace: str | None = None) -> ClusterState:
-    """Read namespaces, SyncRules, sources and copies: the one-shot input of ``cfgsync apply``."""
+    """Read namespaces, SyncRules, sources and copies: the one-shot input of ``cfgsync apply``.
+
+    An object the API server holds but cfgsync cannot read is a problem of the state, never an error
+    of the whole read: it stays in ``existing`` as an object nobody manages, so nothing overwrites it.
+    """
     namespaces = {
         ns.name: ns
         for ns in map(
             view.namespace_of, list_all(kube, resources.NAMESPACES.collection(), accept=METADATA_LIST).items
         )
     }
-    rules: list[Rule] = []
-    problems: list[Problem] = []
-    if syncrules_installed(kube):
-        for raw in list_all(kube, resources.SYNC_RULES.collection()).items:
-            parsed = parse_syncrule(raw)
-            if isinstance(parsed, Rule):
-                rules.append(parsed)
-            else:
-                problems.append(parsed)
+    rules, problems = _read_syncrules(kube)
     named = {rule.source for rule in rules}
     sources: list[ConfigObject] = []
     existing: list[ConfigObject] = []
     interner = view.Interner()
     for resource in (resources.CONFIGMAPS, resources.SECRETS):
-        copies = {}
-        for raw in list_all(
-            kube, resource.collection(), label_selector=COPY_SELECTOR, kind=resource.kind
-        ).items:
-            copy = view.observed_copy(raw, interner)
-            if origin.owner_of(copy, cluster_name) is not None:
-                copies[copy.ref] = copy
+        copies = _read_copies(kube, resource.kind, cluster_name, interner, problems)
         existing.extend(copies.values())
         for meta_item in Pages(kube, resource.collection(), accept=METADATA_LIST):
             meta = view.metadata(meta_item)
@@ -177,7 +180,10 @@ def read_cluster(kube: Kube, *, cluster_name: str, source_namespace: str | None 
             if wanted and (view.declares_rule(meta, cluster_name) or ref in named):
                 full = get_object(kube, ref)
                 if full is not None:
-                    sources.append(view.observed_source(full))
+                    try:
+                        sources.append(view.observed_source(full))
+                    except errors.CfgsyncError as exc:
+                        problems.append(Problem(subject=str(ref), ref=ref, message=f"cannot be read: {exc}"))
             # Sources too: another source's copy must not land on one.
             existing.append(view.light_object(resource.kind, meta))
     return ClusterState(
@@ -187,3 +193,33 @@ def read_cluster(kube: Kube, *, cluster_name: str, source_namespace: str | None 
         rules=tuple(rules),
         problems=tuple(problems),
     )
+
+
+def _read_syncrules(kube: Kube) -> tuple[list[Rule], list[Problem]]:
+    rules: list[Rule] = []
+    problems: list[Problem] = []
+    if syncrules_installed(kube):
+        for raw in list_all(kube, resources.SYNC_RULES.collection()).items:
+            parsed = parse_syncrule(raw)
+            if isinstance(parsed, Rule):
+                rules.append(parsed)
+            else:
+                problems.append(parsed)
+    return rules, problems
+
+
+def _read_copies(
+    kube: Kube, kind: str, cluster_name: str, interner: view.Interner, problems: list[Problem]
+) -> dict[ObjectRef, ConfigObject]:
+    """The copies made for ``cluster_name``; one that cannot be read becomes a problem instead."""
+    copies: dict[ObjectRef, ConfigObject] = {}
+    collection = resources.BY_KIND[kind].collection()
+    for raw in Pages(kube, collection, label_selector=copy_selector(cluster_name), kind=kind):
+        try:
+            copy = view.observed_copy(raw, interner)
+        except errors.CfgsyncError as exc:
+            problems.append(Problem(subject=view.header(raw).describe(), message=f"cannot be read: {exc}"))
+            continue
+        if origin.owner_of(copy, cluster_name) is not None:
+            copies[copy.ref] = copy
+    return copies

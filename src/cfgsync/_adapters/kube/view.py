@@ -19,6 +19,7 @@ import sys
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
+from cfgsync import errors
 from cfgsync._core import manifests, origin, rules, vocabulary
 from cfgsync._core.model import ConfigObject, Namespace, ObjectRef, frozen
 
@@ -57,17 +58,13 @@ class Interner:
             namespace=sys.intern(obj.ref.namespace),
             name=sys.intern(obj.ref.name),
         )
-        return ConfigObject(
+        return dataclasses.replace(
+            obj,
             ref=ref,
             labels=self.mapping(obj.labels),
             annotations=self.mapping(obj.annotations),
             data=self.mapping(obj.data),
             binary_data=self.mapping(obj.binary_data),
-            type=obj.type,
-            immutable=obj.immutable,
-            uid=obj.uid,
-            resource_version=obj.resource_version,
-            api_version=obj.api_version,
         )
 
 
@@ -135,9 +132,38 @@ def observed_copy(raw: Mapping[str, Any], interner: Interner | None = None) -> C
     return interner.intern(obj) if interner is not None else obj
 
 
+def observed_or_bare(raw: Mapping[str, Any]) -> ConfigObject:
+    """The planner's view of an existing object; one that cannot be read is shown bare (its name only).
+
+    A bare object belongs to nobody, so the planner leaves it alone and reports a conflict."""
+    try:
+        return observed_copy(raw)
+    except errors.CfgsyncError:
+        return ConfigObject(ref=header(raw).ref)
+
+
 def observed_source(raw: Mapping[str, Any]) -> ConfigObject:
     """A source, in full."""
     return manifests.parse_config_object(raw)
+
+
+def header(raw: Mapping[str, Any]) -> ConfigObject:
+    """A ConfigMap's or Secret's metadata as the Store reads it: identity, labels, annotations, version.
+
+    ``raw`` is a full object or its ``PartialObjectMetadata``, with ``kind`` set."""
+    meta = metadata(raw)
+    uid, version = meta.get("uid"), meta.get("resourceVersion")
+    return ConfigObject(
+        ref=ObjectRef(
+            kind=str(raw.get("kind", "")),
+            namespace=sys.intern(str(meta.get("namespace", ""))),
+            name=str(meta.get("name", "")),
+        ),
+        labels=frozen(string_map(meta, "labels")),
+        annotations=frozen(string_map(meta, "annotations")),
+        uid=uid if isinstance(uid, str) else None,
+        resource_version=version if isinstance(version, str) else None,
+    )
 
 
 def light_object(kind: str, meta: Mapping[str, Any]) -> ConfigObject:

@@ -18,6 +18,7 @@ I/O: write requests. How each action is written, and why:
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -30,7 +31,22 @@ from cfgsync._core import manifests
 from cfgsync._core.model import Action, ActionKind, ConfigObject, Copy
 
 FORBIDDEN: Final = 403
-"""The status of a write RBAC refuses."""
+"""The status of a write RBAC refuses (and of some admission denials)."""
+INVALID: Final = 422
+"""The status of a write that validation or an admission policy's default denial refuses."""
+_RBAC_DENIAL: Final = re.compile(r'\bcannot [a-z]+ resource "')
+"""How the API server's authorizer words a denial (``User "x" cannot create resource "configmaps" ...``);
+admission webhooks, ValidatingAdmissionPolicies and ResourceQuota word theirs otherwise."""
+
+
+def is_rbac_denial(exc: ApiError) -> bool:
+    """True when the API server's authorizer (RBAC) refused the request, not admission or quota."""
+    return exc.status == FORBIDDEN and bool(_RBAC_DENIAL.search(exc.detail or str(exc)))
+
+
+def is_admission_denial(exc: ApiError) -> bool:
+    """True when admission (a webhook, a policy, a quota) or validation refused this one object."""
+    return (exc.status == FORBIDDEN and not is_rbac_denial(exc)) or exc.status == INVALID
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -47,37 +63,33 @@ class Outcome:
     """HTTP status of the failure (403 forbidden, 409 conflict, 0 unreachable)."""
     stored: ConfigObject | None = None
     """The planner's view of the copy as now stored (None after a delete or a failure)."""
+    rbac: bool = False
+    """True when RBAC refused the write (the whole namespace and kind are closed for a while)."""
+    rejected: bool = False
+    """True when admission or validation refused this object (only this copy is affected)."""
 
     @property
     def forbidden(self) -> bool:
         """True when RBAC refused the write."""
-        return self.status == FORBIDDEN
+        return self.rbac
 
     @property
     def retriable(self) -> bool:
-        """True when trying again later may succeed (conflict, unreachable, server error)."""
-        return self.status in {0, 409, 429} or self.status >= 500
+        """True when trying again after a back-off may succeed (conflict, unreachable, server error).
 
-
-class NotLeadingError(ApiError):
-    """This replica is not (or no longer) the leader, so it must not write."""
+        A write refused by RBAC, admission or validation is not: it is tried again on the next change
+        of its source or at the next resync."""
+        return not (self.rbac or self.rejected) and (self.status in {0, 409, 429} or self.status >= 500)
 
 
 class Writer:
     """Carries out actions on one cluster with bounded concurrency."""
 
-    def __init__(
-        self,
-        kube: Kube,
-        *,
-        workers: int = 16,
-        may_write: Callable[[], bool] | None = None,
-        forbidden_for: float = 0.0,
-    ) -> None:
-        """``forbidden_for``: seconds during which a (namespace, kind) that refused a write (403) is
-        skipped without asking again, so a controller does not knock on a closed door every resync."""
+    def __init__(self, kube: Kube, *, workers: int = 16, forbidden_for: float = 0.0) -> None:
+        """``forbidden_for``: seconds during which a (namespace, kind) where RBAC refused a write is
+        skipped without asking again, so a controller does not knock on a closed door every resync.
+        Whether this replica may write at all is the connection's fence (leader election)."""
         self.kube = kube
-        self._may_write = may_write or (lambda: True)
         self._forbidden_for = forbidden_for
         self._forbidden: dict[tuple[str, str], float] = {}
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"write-{kube.name}")
@@ -110,28 +122,29 @@ class Writer:
                 f"{action.kind.value} {action.ref} (copy of {action.source}): skipped, writing "
                 f"{action.ref.kind}s in namespace {action.ref.namespace} was forbidden (403) a moment ago"
             )
-            return Outcome(action=action, ok=False, message=message, status=FORBIDDEN)
+            return Outcome(action=action, ok=False, message=message, status=FORBIDDEN, rbac=True)
         try:
             stored = _ACTIONS[action.kind](self, action)
         except ApiError as exc:
-            if exc.status == FORBIDDEN and self._forbidden_for > 0:
+            rbac = is_rbac_denial(exc)
+            if rbac and self._forbidden_for > 0:
                 self._forbidden[door] = time.monotonic() + self._forbidden_for
-            return Outcome(action=action, ok=False, message=_explain(action, exc), status=exc.status)
+            return Outcome(
+                action=action,
+                ok=False,
+                message=_explain(action, exc),
+                status=exc.status,
+                rbac=rbac,
+                rejected=is_admission_denial(exc),
+            )
         self._forbidden.pop(door, None)
         return Outcome(action=action, ok=True, stored=stored)
 
     # -- the four writes -------------------------------------------------------------------------
 
-    def _guard(self) -> None:
-        if not self._may_write():
-            raise NotLeadingError(
-                "not the leader: writes are left to the replica holding the lease", status=0
-            )
-
     def create(self, action: Action) -> ConfigObject | None:
         """POST the desired copy."""
         copy = _desired(action)
-        self._guard()
         resource = resources.BY_KIND[copy.ref.kind]
         raw = self.kube.request(
             "POST",
@@ -144,7 +157,6 @@ class Writer:
     def update(self, action: Action) -> ConfigObject | None:
         """Server-side apply the desired copy, then remove what apply could not."""
         copy, observed = _desired(action), _observed(action)
-        self._guard()
         resource = resources.BY_KIND[copy.ref.kind]
         body: dict[str, Any] = dict(manifests.to_manifest(copy))
         body["metadata"] = {
@@ -161,7 +173,6 @@ class Writer:
         )
         removals = _leftovers(raw, copy, observed)
         if removals:
-            self._guard()
             version = str(view.metadata(raw).get("resourceVersion", ""))
             raw = self.kube.request(
                 "PATCH",
@@ -175,7 +186,6 @@ class Writer:
     def delete(self, action: Action) -> ConfigObject | None:
         """DELETE the observed object if it is still the one observed; gone already is fine."""
         observed = _observed(action)
-        self._guard()
         resource = resources.BY_KIND[observed.ref.kind]
         preconditions = {"uid": observed.uid}
         if observed.resource_version:
@@ -240,10 +250,16 @@ def _leftovers(raw: Json, copy: Copy, observed: ConfigObject) -> list[dict[str, 
 
 def _explain(action: Action, exc: ApiError) -> str:
     what = f"{action.kind.value} {action.ref} (copy of {action.source})"
-    if exc.status == FORBIDDEN:
+    if is_rbac_denial(exc):
         return (
-            f"{what}: forbidden: {exc}; grant cfgsync's service account this verb in namespace "
+            f"{what}: forbidden by RBAC: {exc}; grant cfgsync's service account this verb in namespace "
             f"{action.ref.namespace}, or exclude the namespace"
+        )
+    if is_admission_denial(exc):
+        return (
+            f"{what}: refused by admission ({exc.status} {exc.reason}): {exc.detail or exc}; only this copy "
+            f"is affected. Change the policy, webhook or quota that refused it, or exclude the copy; "
+            f"it is tried again when its source changes and at the next resync"
         )
     if exc.status == 409:
         return f"{what}: the object changed or appeared since it was read ({exc.reason}); it is planned again"
