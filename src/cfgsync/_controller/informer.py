@@ -148,8 +148,7 @@ class Informer(Generic[T]):
             except BaseException as exc:
                 self.failed = exc
                 log.critical("informer %s stopped: %r", self.name, exc)
-                raise
-
+    
     def _loop(self) -> None:
         failures = 0
         need_list = True

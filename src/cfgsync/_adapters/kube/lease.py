@@ -162,37 +162,45 @@ class LeaseElector:
             with self._lock:
                 self._valid_until = None
             log.exception("leader election stopped on an unexpected error; this replica stops writing")
-            raise
 
     def _campaign(self) -> None:
-        retry = self.settings.retry_period
         while not self._stopping.is_set():
-            started = self._clock()
-            with self._lock:
-                leading = self._valid_until is not None
-            try:
-                held = self._attempt(leading)
-            except ApiError as exc:
-                log.warning("lease %s/%s: %s", *self._where(), exc)
-                held = False
-            if self._stopping.is_set():
+            pause = self.step()
+            if pause is None:
                 return
-            with self._lock:
-                if held:
-                    self._valid_until = started + self.settings.renew_deadline
-                expired = self._valid_until is None or self._clock() >= self._valid_until
-                lost = leading and not held and expired
-                if lost:
-                    self._valid_until = None
-            if held and not leading:
-                log.info("acquired lease %s/%s", *self._where())
-                self._on_started()
-            if lost:
-                log.error("lost lease %s/%s: not renewed within the renew deadline, or taken", *self._where())
-                self._on_lost()
-                return
-            pause = retry if leading or held else retry * (1 + JITTER * random.random())  # noqa: S311 -- jitter
             self._stopping.wait(pause)
+
+    def step(self) -> float | None:
+        """One attempt to acquire or renew; the seconds to wait before the next, None when done."""
+        if self._stopping.is_set():
+            return None
+        retry = self.settings.retry_period
+        started = self._clock()
+        with self._lock:
+            leading = self._valid_until is not None
+        try:
+            held = self._attempt(leading)
+        except ApiError as exc:
+            log.warning("lease %s/%s: %s", *self._where(), exc)
+            held = False
+        if self._stopping.is_set():
+            return None
+        with self._lock:
+            if held:
+                self._valid_until = started + self.settings.renew_deadline
+            expired = self._valid_until is None or self._clock() >= self._valid_until
+            lost = leading and not held and expired
+            if lost:
+                self._valid_until = None
+                self._stopping.set()  # a replica that lost the lease never takes it again
+        if held and not leading:
+            log.info("acquired lease %s/%s", *self._where())
+            self._on_started()
+        if lost:
+            log.error("lost lease %s/%s: not renewed within the renew deadline, or taken", *self._where())
+            self._on_lost()
+            return None
+        return retry if leading or held else retry * (1 + JITTER * random.random())  # noqa: S311 -- jitter
 
     def _attempt(self, leading: bool) -> bool:
         """Renew, or acquire when free or expired; True when this replica now holds the lease."""
