@@ -68,7 +68,7 @@ class ControllerSettings:
     """Seconds a shutdown waits for reconciles in progress (inside the pod's 30 s grace period)."""
     delete_guard: DeleteGuard = field(default_factory=DeleteGuard)
     """Limits on the deletes of the first pass after start or gaining the lease."""
-    crd_check_period: float = 30.0
+    crd_check_period: float = 15.0
     """Seconds between checks whether the SyncRule resource appeared or went."""
     identity: str = "cfgsync"
     """This replica's name, in Events (``reportingInstance``) and the lease."""
