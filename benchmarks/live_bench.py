@@ -9,11 +9,15 @@ On a fresh control plane (tests/controlplane) with NAMESPACES namespaces and UNR
 - propagation: one source updated UPDATES times, time from each update to the last of its NAMESPACES
   copies updated (p50, p95), seen by a watch;
 - peak RSS of the ``cfgsync run`` process over all of the above;
-- the floor: the same number of server-side apply calls (creates; then updates of NAMESPACES objects)
-  from a plain loop with the same concurrency over the same transport cfgsync uses (the official
-  client's ApiClient, JSON bodies, no model classes); and, since cfgsync creates with POST (see
-  docs/apply.md), the same number of plain POSTs too. (The official client's typed API methods cost
-  more client CPU than that on a 2-core machine, so they would not be a floor.)
+- forged objects: FORGED ConfigMaps of 100 KB carrying all three origin labels with another cluster name,
+  and FORGED with the controller's own, created by someone else; how much the controller's peak RSS
+  grows over that phase (its high-water mark is reset first, through /proc/PID/clear_refs);
+- the floor: the same number of writes from a plain loop with the same concurrency over the same
+  transport cfgsync uses (the official client's ApiClient, JSON bodies, no model classes): POSTs of the
+  copies cfgsync creates (it creates with POST, see docs/apply.md) and server-side applies of them; and,
+  UPDATES times, server-side applies of one source's NAMESPACES copies exactly as cfgsync writes them
+  (same labels, annotations and data), timed per round for p50 and p95. (The official client's typed
+  API methods cost more client CPU than that on a 2-core machine, so they would not be a floor.)
 
 Prints a table and writes bench-results/live.json. ``--namespaces``, ``--sources`` etc. shrink it for a
 quick run. Only 127.0.0.1 is contacted.
@@ -51,6 +55,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from controlplane import ControlPlane  # noqa: E402 -- the test harness lives under tests/
 
 CLUSTER = "bench"
+FORGED_PAYLOAD = 75 * 1024  # bytes of random data, 100 KB once base64-encoded
 LABEL = "cfgsync-bench"
 SYNC = "kubed.appscode.com/sync"
 ORIGIN_CLUSTER = "kubed.appscode.com/origin.cluster"
@@ -168,8 +173,19 @@ class Controller:
 
     def peak_rss_mib(self) -> float:
         """VmHWM of the process."""
+        return self._status("VmHWM:")
+
+    def rss_mib(self) -> float:
+        """VmRSS of the process."""
+        return self._status("VmRSS:")
+
+    def reset_peak(self) -> None:
+        """Reset VmHWM to the current RSS (Linux: 5 > /proc/PID/clear_refs)."""
+        Path(f"/proc/{self.process.pid}/clear_refs").write_text("5", encoding="ascii")
+
+    def _status(self, field: str) -> float:
         status = Path(f"/proc/{self.process.pid}/status").read_text(encoding="ascii")
-        line = next(x for x in status.splitlines() if x.startswith("VmHWM:"))
+        line = next(x for x in status.splitlines() if x.startswith(field))
         return int(line.split()[1]) / 1024
 
     def stop(self) -> int:
@@ -270,7 +286,7 @@ def propagation(args: argparse.Namespace, core: Any, kube: Kube) -> dict[str, An
     result = {
         "update_seconds": [round(x, 3) for x in latencies],
         "update_p50_seconds": round(statistics.median(latencies), 3),
-        "update_p95_seconds": round(statistics.quantiles(latencies, n=20, method="inclusive")[18], 3),
+        "update_p95_seconds": round(_p95(latencies), 3),
     }
     print(
         f"update 1 source -> {args.namespaces}: "
@@ -280,13 +296,37 @@ def propagation(args: argparse.Namespace, core: Any, kube: Kube) -> dict[str, An
     return result
 
 
-def apply_floor(kube: Kube, name: str, namespace: str, value: str) -> None:
-    """One plain server-side apply of a small ConfigMap."""
-    body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": namespace}}
-    body["data"] = {"value": value}
+def copy_body(namespace: str, value: str) -> dict[str, Any]:
+    """A copy of ``src-00`` in ``namespace`` exactly as cfgsync writes it (for the update floor)."""
+    body = source_body("src-00", value)
+    body["apiVersion"], body["kind"] = "v1", "ConfigMap"
+    body["metadata"] = {
+        "name": "src-00",
+        "namespace": namespace,
+        "labels": {
+            "app": "bench",
+            ORIGIN_CLUSTER: CLUSTER,
+            ORIGIN_NAME: "src-00",
+            "kubed.appscode.com/origin.namespace": "bench-sources",
+        },
+        "annotations": {
+            "kubed.appscode.com/origin": json.dumps(
+                {"kind": "ConfigMap", "namespace": "bench-sources", "name": "src-00", "uid": "0" * 36,
+                 "apiVersion": "v1", "resourceVersion": "123456"}, separators=(",", ":")),
+        },
+    }  # fmt: skip
+    return body
+
+
+def apply_floor(kube: Kube, body: dict[str, Any], name: str | None = None) -> None:
+    """One plain server-side apply of ``body`` (renamed to ``name`` when given)."""
+    meta = body["metadata"]
+    if name is not None:
+        body = {**body, "metadata": {**meta, "name": name}}
+        meta = body["metadata"]
     kube.request(
         "PATCH",
-        f"/api/v1/namespaces/{namespace}/configmaps/{name}",
+        f"/api/v1/namespaces/{meta['namespace']}/configmaps/{meta['name']}",
         query=[("fieldManager", "bench"), ("force", "true")],
         body=body,
         content_type=connection.APPLY_PATCH,
@@ -294,38 +334,81 @@ def apply_floor(kube: Kube, name: str, namespace: str, value: str) -> None:
 
 
 def post_floor(kube: Kube, name: str, namespace: str) -> None:
-    """One plain create (POST) of a small ConfigMap."""
-    body = {"metadata": {"name": name}, "data": {"value": "0"}}
+    """One plain create (POST) of a ConfigMap shaped like a copy."""
+    body = copy_body(namespace, "0")
+    body["metadata"]["name"] = name
     kube.request(
         "POST", f"/api/v1/namespaces/{namespace}/configmaps", query=[("fieldManager", "bench")], body=body
     )
 
 
 def floor(args: argparse.Namespace, kube: Kube, names: list[str]) -> dict[str, Any]:
-    """The same numbers of server-side apply calls (and of creates) from a plain loop of the client."""
+    """The same writes from a plain loop of the client (see the module docstring)."""
     calls = [(f"floor-{i:02d}", ns) for i in range(args.sources) for ns in names]
     posts = parallel(
         (functools.partial(post_floor, kube, f"post-{n}", ns) for n, ns in calls), args.concurrency
     )
     creates = parallel(
-        (functools.partial(apply_floor, kube, n, ns, "0") for n, ns in calls), args.concurrency
+        (functools.partial(apply_floor, kube, copy_body(ns, "0"), n) for n, ns in calls), args.concurrency
     )
     updates = [
         parallel(
-            (functools.partial(apply_floor, kube, "floor-00", ns, f"u{n}") for ns in names), args.concurrency
+            (functools.partial(apply_floor, kube, copy_body(ns, f"u{n}"), "floor-00") for ns in names),
+            args.concurrency,
         )
         for n in range(args.updates)
     ]
     result = {
         "floor_posts_seconds": round(posts, 2),
         "floor_creates_seconds": round(creates, 2),
+        "floor_update_seconds": [round(x, 3) for x in updates],
         "floor_update_p50_seconds": round(statistics.median(updates), 3),
+        "floor_update_p95_seconds": round(_p95(updates), 3),
     }
     print(
-        f"floor: {len(calls)} applies in {result['floor_creates_seconds']} s; "
-        f"{args.namespaces} applies: p50 {result['floor_update_p50_seconds']} s",
+        f"floor: {len(calls)} POSTs in {result['floor_posts_seconds']} s, applies in "
+        f"{result['floor_creates_seconds']} s; {args.namespaces} applies: p50 "
+        f"{result['floor_update_p50_seconds']} s, p95 {result['floor_update_p95_seconds']} s",
         flush=True,
     )
+    return result
+
+
+def _p95(values: list[float]) -> float:
+    return statistics.quantiles(values, n=20, method="inclusive")[18]
+
+
+def forged(args: argparse.Namespace, core: Any, ctl: Controller, names: list[str]) -> dict[str, Any]:
+    """Someone creates origin-labelled 100 KB objects; how much the controller's peak RSS grows."""
+    if not args.forged:
+        return {}
+    ctl.wait_metric("cfgsync_queue_depth", lambda v: v == 0, timeout=300)
+    before = ctl.rss_mib()
+    ctl.reset_peak()
+    payload = base64.b64encode(os.urandom(FORGED_PAYLOAD)).decode()
+    bodies = []
+    for i in range(args.forged):
+        for cluster in ("elsewhere", CLUSTER):
+            labels = {ORIGIN_CLUSTER: cluster, ORIGIN_NAME: f"forged-{i}"}
+            labels["kubed.appscode.com/origin.namespace"] = "bench-sources"
+            meta = {"name": f"forged-{cluster}-{i}", "labels": labels}
+            bodies.append((names[i % len(names)], {"metadata": meta, "binaryData": {"blob": payload}}))
+    print(f"forged: {len(bodies)} origin-labelled 100 KB ConfigMaps", flush=True)
+    parallel(
+        (
+            functools.partial(core.create_namespaced_config_map, ns, b, _preload_content=False)
+            for ns, b in bodies
+        ),
+        args.concurrency,
+    )
+    ctl.wait_metric("cfgsync_queue_depth", lambda v: v == 0, timeout=600)
+    result = {
+        "forged_objects": len(bodies),
+        "forged_rss_before_mib": round(before, 1),
+        "forged_peak_rss_mib": round(ctl.peak_rss_mib(), 1),
+    }
+    result["forged_peak_rss_growth_mib"] = round(result["forged_peak_rss_mib"] - before, 1)
+    print(f"  peak RSS {before:.1f} -> {result['forged_peak_rss_mib']} MiB", flush=True)
     return result
 
 
@@ -364,6 +447,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
             results |= propagation(args, core, kube)
             results["peak_rss_mib"] = round(ctl.peak_rss_mib(), 1)
             print(f"peak RSS of cfgsync run: {results['peak_rss_mib']} MiB", flush=True)
+            results |= forged(args, core, ctl, names)
         finally:
             results["exit_code_on_sigterm"] = ctl.stop()
         results |= floor(args, kube, names)
@@ -376,6 +460,9 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         results["update_p50_vs_floor"] = round(
             results["update_p50_seconds"] / results["floor_update_p50_seconds"], 2
         )
+        results["update_p95_vs_floor_p95"] = round(
+            results["update_p95_seconds"] / results["floor_update_p95_seconds"], 2
+        )
         kube.close()
         api.close()
     return results
@@ -384,9 +471,10 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--namespaces", type=int, default=1000)
-    parser.add_argument("--sources", type=int, default=50)
+    parser.add_argument("--sources", type=int, default=100)
     parser.add_argument("--unrelated", type=int, default=1000)
-    parser.add_argument("--updates", type=int, default=7)
+    parser.add_argument("--updates", type=int, default=20)
+    parser.add_argument("--forged", type=int, default=1000, help="forged objects per cluster name")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--resync", default="60s", help="resync period of the controller under test")
     parser.add_argument("--out", type=Path, default=ROOT / "bench-results" / "live.json")

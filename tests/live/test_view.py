@@ -110,3 +110,29 @@ def test_a_namespace_with_a_deletion_timestamp_is_terminating() -> None:
     ns = view.namespace_of({"metadata": {"name": "x", "deletionTimestamp": "2024-01-01T00:00:00Z"}})
 
     assert ns.terminating
+
+
+def test_interning_keeps_every_field() -> None:
+    import dataclasses as dc
+
+    from cfgsync._core.model import ConfigObject, ObjectRef, frozen
+
+    obj = ConfigObject(
+        ref=ObjectRef(kind="Secret", namespace="a", name="b"),
+        labels=frozen({"l": "1"}),
+        annotations=frozen({"a": "1"}),
+        data=frozen({"k": "dg=="}),
+        binary_data=frozen({}),
+        type="Opaque",
+        immutable=True,
+        uid="u",
+        resource_version="9",
+        api_version="v1",
+        content_digest="d" * 64,
+        where="x:1",
+    )
+    assert {f.name for f in dc.fields(ConfigObject)} == {
+        "ref", "labels", "annotations", "data", "binary_data", "type", "immutable", "uid",
+        "resource_version", "api_version", "content_digest", "where",
+    }  # fmt: skip
+    assert view.Interner().intern(obj) == obj

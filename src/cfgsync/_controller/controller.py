@@ -435,7 +435,7 @@ class Controller:
                     name=f"{resource.plural}-copies",
                     path=resource.collection(),
                     kind=kind,
-                    decode=view.observed_copy,
+                    decode=view.cached_copy,
                     sink=views,
                     label_selector=copies,
                     page_size=COPY_PAGE_SIZE,

@@ -145,10 +145,10 @@ class Informer(Generic[T]):
                 log.exception("informer %s failed unexpectedly; listing again", self.name)
                 self.on_event(self.name, "crash")
                 self._stop.wait(_backoff(crashes))
-            except BaseException as exc:
+            except BaseException as exc:  # noqa: BLE001 -- recorded: the controller exits on it
                 self.failed = exc
                 log.critical("informer %s stopped: %r", self.name, exc)
-    
+
     def _loop(self) -> None:
         failures = 0
         need_list = True

@@ -231,13 +231,14 @@ def complete_plan(
     ``elsewhere`` says ``existing`` is in another cluster than the sources (``sync-contexts``).
     """
     observed = {obj.ref: obj for obj in existing if obj.ref.kind in SOURCE_KINDS}
+    differ = _Differ()
     actions: list[Action] = []
     conflicts: list[Conflict] = []
     for ref, candidates in wanted.items():
         if len(candidates) > 1:
             conflicts.append(_double_conflict(ref, candidates))
             continue
-        outcome = _compare(candidates[0], observed.get(ref), cluster_name, elsewhere=elsewhere)
+        outcome = _compare(candidates[0], observed.get(ref), cluster_name, elsewhere=elsewhere, differ=differ)
         if isinstance(outcome, Conflict):
             conflicts.append(outcome)
         else:
@@ -301,7 +302,7 @@ def _double_conflict(ref: ObjectRef, candidates: list[Copy]) -> Conflict:
 
 
 def _compare(
-    copy: Copy, observed: ConfigObject | None, cluster_name: str, *, elsewhere: bool
+    copy: Copy, observed: ConfigObject | None, cluster_name: str, *, elsewhere: bool, differ: _Differ
 ) -> Action | Conflict:
     if observed is None:
         return Action(
@@ -320,8 +321,8 @@ def _compare(
             f"exists in namespace {copy.ref.namespace}; cfgsync leaves it untouched. Delete or rename it, "
             f"or choose another copy name ({vocabulary.COPY_NAME})",
         )
-    before, after, payload_changed = _comparable(observed, copy)
-    if before == after and not payload_changed:
+    patch, payload_changed = differ.diff(observed, copy)
+    if not patch:
         return Action(
             kind=ActionKind.UNCHANGED,
             ref=copy.ref,
@@ -330,10 +331,6 @@ def _compare(
             observed=observed,
             reason="copy is up to date",
         )
-    digested = observed.content_digest is not None
-    patch = tuple(jsonpatch.make_patch(before, after).patch) + _payload_ops(
-        copy, payload_changed and digested
-    )
     # A managed copy of a source that no longer wants it (else two rules would collide) is ours to reuse.
     taken_over = f"takes over a stale copy of {owner}; " if owner != copy.source else ""
     fields = sorted({str(op["path"]).split("/")[1] + _sub(op) for op in patch})
@@ -351,20 +348,54 @@ def _compare(
     )
 
 
-def _comparable(observed: ConfigObject, copy: Copy) -> tuple[dict[str, object], dict[str, object], bool]:
-    """Both manifests as far as they can be compared field by field, and whether the payloads differ.
+class _Differ:
+    """Compares copies with what exists, once per distinct pair of contents.
 
-    An observed object that holds only a digest of its payload (the controller's cache) is compared
-    on everything else field by field, and on the payload by digest.
+    The copies of one source differ only in their namespace, and the controller's cache shares the
+    mappings of equal copies, so a plan over 1,000 namespaces compares a handful of distinct pairs,
+    not 1,000 (a JSON patch of two manifests is the dearest step of a plan). Keys hold the identities
+    of mappings that stay alive for the whole plan.
     """
-    before: dict[str, object] = dict(manifests.to_manifest(observed))
-    after: dict[str, object] = dict(manifests.to_manifest(copy))
-    if observed.content_digest is None:
-        changed = observed.data != copy.data or observed.binary_data != copy.binary_data
-        return before, after, changed
-    for payload in ("data", "binaryData"):
-        after.pop(payload, None)
-    return before, after, manifests.payload_digest(copy) != observed.content_digest
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple[object, ...], tuple[tuple[Mapping[str, object], ...], bool]] = {}
+        self._digests: dict[tuple[int, int], str] = {}
+
+    def diff(self, observed: ConfigObject, copy: Copy) -> tuple[tuple[Mapping[str, object], ...], bool]:
+        """RFC 6902 operations from ``observed`` to ``copy`` (empty when equal), and whether the payload
+        differs. An observed object holding only a digest of its payload (the controller's cache) is
+        compared on everything else field by field, and on the payload by digest."""
+        key = (
+            *(id(m) for m in (observed.labels, observed.annotations, observed.data, observed.binary_data)),
+            observed.type,
+            observed.immutable,
+            observed.content_digest,
+            *(id(m) for m in (copy.labels, copy.annotations, copy.data, copy.binary_data)),
+            copy.type,
+            copy.immutable,
+        )
+        found = self._seen.get(key)
+        if found is None:
+            found = self._seen[key] = self._diff(observed, copy)
+        return found
+
+    def _diff(self, observed: ConfigObject, copy: Copy) -> tuple[tuple[Mapping[str, object], ...], bool]:
+        before: dict[str, object] = dict(manifests.to_manifest(observed))
+        after: dict[str, object] = dict(manifests.to_manifest(copy))
+        if observed.content_digest is None:
+            changed = observed.data != copy.data or observed.binary_data != copy.binary_data
+            return tuple(jsonpatch.make_patch(before, after).patch), changed
+        for payload in ("data", "binaryData"):
+            after.pop(payload, None)
+        changed = self._digest(copy) != observed.content_digest
+        return tuple(jsonpatch.make_patch(before, after).patch) + _payload_ops(copy, changed), changed
+
+    def _digest(self, copy: Copy) -> str:
+        key = (id(copy.data), id(copy.binary_data))
+        found = self._digests.get(key)
+        if found is None:
+            found = self._digests[key] = manifests.payload_digest(copy)
+        return found
 
 
 def _payload_ops(copy: Copy, changed: bool) -> tuple[Mapping[str, object], ...]:

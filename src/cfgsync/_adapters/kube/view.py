@@ -21,7 +21,7 @@ from typing import Any, Final
 
 from cfgsync import errors
 from cfgsync._core import manifests, origin, rules, vocabulary
-from cfgsync._core.model import ConfigObject, Namespace, ObjectRef, frozen
+from cfgsync._core.model import ConfigObject, Copy, Namespace, ObjectRef, frozen
 
 MANAGER: Final = "cfgsync"
 """cfgsync's field manager name, for server-side apply and every other write."""
@@ -37,18 +37,26 @@ class Interner:
 
     def __init__(self) -> None:
         self._table: dict[tuple[tuple[str, str], ...], Mapping[str, str]] = {}
+        self._by_id: dict[int, tuple[Mapping[str, str], Mapping[str, str]]] = {}
 
     def mapping(self, value: Mapping[str, str]) -> Mapping[str, str]:
         """The shared mapping equal to ``value``."""
         if not value:
             return frozen(None)
+        # A mapping handed out before (a written copy's labels are the desired copy's) is found by
+        # identity, without sorting it again; the entry holds it, so its id cannot be reused meanwhile.
+        seen = self._by_id.get(id(value))
+        if seen is not None and seen[0] is value:
+            return seen[1]
         key = tuple(sorted(value.items()))
         found = self._table.get(key)
         if found is None:
             if len(self._table) >= _INTERN_LIMIT:
-                # Forget the table, not the mappings: objects holding them keep them alive.
+                # Forget the tables, not the mappings: objects holding them keep them alive.
                 self._table.clear()
+                self._by_id.clear()
             found = self._table[key] = frozen(dict(key))
+        self._by_id[id(value)] = (value, found)
         return found
 
     def intern(self, obj: ConfigObject) -> ConfigObject:
@@ -58,13 +66,20 @@ class Interner:
             namespace=sys.intern(obj.ref.namespace),
             name=sys.intern(obj.ref.name),
         )
-        return dataclasses.replace(
-            obj,
+        # Built field by field rather than with dataclasses.replace: this runs for every copy written.
+        return ConfigObject(
             ref=ref,
             labels=self.mapping(obj.labels),
             annotations=self.mapping(obj.annotations),
             data=self.mapping(obj.data),
             binary_data=self.mapping(obj.binary_data),
+            type=obj.type,
+            immutable=obj.immutable,
+            uid=obj.uid,
+            resource_version=obj.resource_version,
+            api_version=obj.api_version,
+            content_digest=sys.intern(obj.content_digest) if obj.content_digest is not None else None,
+            where=obj.where,
         )
 
 
@@ -130,6 +145,63 @@ def observed_copy(raw: Mapping[str, Any], interner: Interner | None = None) -> C
             annotations=frozen({k: v for k, v in obj.annotations.items() if k in show_annotations}),
         )
     return interner.intern(obj) if interner is not None else obj
+
+
+def cached_copy(raw: Mapping[str, Any]) -> ConfigObject:
+    """The controller's view of a copy from its watch: like :func:`observed_copy`, with the payload
+    replaced by its digest and not validated (a copy is rewritten from its source whatever it holds).
+
+    Cheap on purpose: every write of a copy comes back as a watch event. Raises
+    :class:`~cfgsync.errors.ManifestError` when the object is not even shaped like a ConfigMap or Secret.
+    """
+    meta = metadata(raw)
+    kind, name, namespace = raw.get("kind"), meta.get("name"), meta.get("namespace")
+    data, binary = raw.get("data") or {}, raw.get("binaryData") or {}
+    if not isinstance(name, str) or not isinstance(namespace, str) or kind not in {"ConfigMap", "Secret"}:
+        raise errors.ManifestError(f"{manifests.describe(raw, '')}: not a ConfigMap or Secret with a name")
+    if not isinstance(data, Mapping) or not isinstance(binary, Mapping):
+        raise errors.ManifestError(f"{manifests.describe(raw, '')}: data must be a mapping of strings")
+    labels, annotations = string_map(meta, "labels"), string_map(meta, "annotations")
+    owned = owned_keys(meta)
+    if owned is not None:
+        labels = {k: v for k, v in labels.items() if k in owned[0] | ALWAYS_SHOWN_LABELS}
+        annotations = {k: v for k, v in annotations.items() if k in owned[1] | ALWAYS_SHOWN_ANNOTATIONS}
+    secret_type = raw.get("type", "Opaque") if kind == "Secret" else None
+    immutable = raw.get("immutable")
+    uid, version = meta.get("uid"), meta.get("resourceVersion")
+    return ConfigObject(
+        ref=ObjectRef(kind=kind, namespace=namespace, name=name),
+        labels=frozen(labels),
+        annotations=frozen(annotations),
+        type=str(secret_type) if secret_type is not None else None,
+        immutable=immutable if isinstance(immutable, bool) else None,
+        uid=uid if isinstance(uid, str) else None,
+        resource_version=version if isinstance(version, str) else None,
+        content_digest=manifests.content_digest(data, binary),
+    )
+
+
+def written_copy(raw: Mapping[str, Any], copy: Copy) -> ConfigObject:
+    """The controller's view of a copy it has just written, from the API server's answer.
+
+    After a forced server-side apply of ``copy``, cfgsync's field manager owns exactly its labels and
+    annotations, so they are shown as ``copy``'s own (shared) mappings; the payload is the answer's.
+    """
+    meta = metadata(raw)
+    uid, version = meta.get("uid"), meta.get("resourceVersion")
+    data, binary = raw.get("data") or {}, raw.get("binaryData") or {}
+    return ConfigObject(
+        ref=copy.ref,
+        labels=copy.labels,
+        annotations=copy.annotations,
+        type=copy.type,
+        immutable=copy.immutable,
+        uid=uid if isinstance(uid, str) else None,
+        resource_version=version if isinstance(version, str) else None,
+        content_digest=manifests.content_digest(
+            data if isinstance(data, Mapping) else {}, binary if isinstance(binary, Mapping) else {}
+        ),
+    )
 
 
 def observed_or_bare(raw: Mapping[str, Any]) -> ConfigObject:

@@ -152,7 +152,7 @@ class Writer:
             query=[("fieldManager", view.MANAGER)],
             body=manifests.to_manifest(copy),
         )
-        return view.observed_copy(raw)
+        return view.written_copy(raw, copy)
 
     def update(self, action: Action) -> ConfigObject | None:
         """Server-side apply the desired copy, then remove what apply could not."""
@@ -181,7 +181,7 @@ class Writer:
                 body=[{"op": "test", "path": "/metadata/resourceVersion", "value": version}, *removals],
                 content_type=JSON_PATCH,
             )
-        return view.observed_copy(raw)
+        return view.written_copy(raw, copy)
 
     def delete(self, action: Action) -> ConfigObject | None:
         """DELETE the observed object if it is still the one observed; gone already is fine."""
