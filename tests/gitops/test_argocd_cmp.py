@@ -42,7 +42,7 @@ def cmp(tmp_path: Path) -> Cmp:
         app: Path,
         *,
         parameters: list[dict[str, object]] | None = None,
-        env: Mapping[str, str] | None = None,
+        env: Mapping[str, str | None] | None = None,
     ) -> subprocess.CompletedProcess[str]:
         spec = plugin_spec()
         command = spec["discover"]["find"]["command"] if step == "discover" else spec[step]["command"]  # type: ignore[index]
@@ -58,10 +58,11 @@ def cmp(tmp_path: Path) -> Cmp:
             "ARGOCD_APP_PARAMETERS": json.dumps(parameters or []),
             **(env or {}),
         }
+        set_only = {name: value for name, value in argocd.items() if value is not None}  # None: unset
         return subprocess.run(
             command,
             cwd=app,
-            env=tool_env(tmp_path, argocd),
+            env=tool_env(tmp_path, set_only),
             capture_output=True,
             text=True,
             timeout=60,
@@ -111,6 +112,23 @@ def test_copies_only_are_what_render_prints(cmp: Cmp, basic_app: Path, tmp_path:
     assert result.stdout == rendered.stdout
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param("null", id="null: a plugin section without parameters (argo-cd#11900)"),
+        pytest.param("[]", id="an empty list"),
+        pytest.param(None, id="unset"),
+    ],
+)
+def test_no_parameters_in_any_encoding_means_the_defaults(cmp: Cmp, basic_app: Path, raw: str | None) -> None:
+    defaults = cmp("generate", basic_app)
+    result = cmp("generate", basic_app, env={"ARGOCD_APP_PARAMETERS": raw})
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == defaults.stdout
+    assert result.stderr == "cfgsync: 17 objects, 8 of them copies\n"
+
+
 def test_settings_from_parameters_override_the_plugin_env(cmp: Cmp, basic_app: Path) -> None:
     env = {
         "ARGOCD_ENV_CFGSYNC_CLUSTER_NAME": "from-env",
@@ -138,16 +156,26 @@ def test_settings_from_parameters_override_the_plugin_env(cmp: Cmp, basic_app: P
         (
             [{"name": "exclude-namespaces", "string": "a"}],
             {},
-            "parameter 'exclude-namespaces' takes an array",
+            "parameter 'exclude-namespaces' takes an array, not a string",
         ),
+        (
+            [{"name": "cluster-name", "map": {"eu": "prod-eu"}}],
+            {},
+            "parameter 'cluster-name' takes a string, not a map",
+        ),
+        ([{"name": "cluster-name"}], {}, "parameter 'cluster-name' takes a string, but has no value"),
+        ('{"name": "cluster-name", "string": "x"}', {}, "must be a JSON list of parameters"),
         ([{"name": "output", "string": "everything"}], {}, "it must be one of all, copies"),
         ([], {"ARGOCD_ENV_CFGSYNC_CLUSTERNAME": "x"}, "ARGOCD_ENV_CFGSYNC_CLUSTERNAME: unknown setting"),
     ],
 )
 def test_unknown_or_invalid_settings_are_errors(
-    cmp: Cmp, basic_app: Path, parameters: list[dict[str, object]], env: dict[str, str], message: str
+    cmp: Cmp, basic_app: Path, parameters: list[dict[str, object]] | str, env: dict[str, str], message: str
 ) -> None:
-    result = cmp("generate", basic_app, parameters=parameters, env=env)
+    if isinstance(parameters, str):  # sent as it is, not as a list
+        result = cmp("generate", basic_app, env={**env, "ARGOCD_APP_PARAMETERS": parameters})
+    else:
+        result = cmp("generate", basic_app, parameters=parameters, env=env)
 
     assert result.returncode == 1
     assert result.stdout == ""
