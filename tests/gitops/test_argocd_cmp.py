@@ -45,7 +45,8 @@ def cmp(tmp_path: Path) -> Cmp:
         env: Mapping[str, str | None] | None = None,
     ) -> subprocess.CompletedProcess[str]:
         spec = plugin_spec()
-        command = spec["discover"]["find"]["command"] if step == "discover" else spec[step]["command"]  # type: ignore[index]
+        # discover: the CLI's mirror of plugin.yaml's rule (the server applies the rule itself).
+        command = ["cfgsync", "argocd", "discover"] if step == "discover" else spec[step]["command"]  # type: ignore[index]
         argocd = {
             "ARGOCD_APP_NAME": "shared-config",
             "ARGOCD_APP_NAMESPACE": "demo",
@@ -327,16 +328,26 @@ def test_non_manifest_yaml_is_an_error_with_file_and_line(cmp: Cmp, basic_app: P
 
 
 @pytest.mark.parametrize(
-    ("files", "expected"),
+    ("files", "expected", "hint"),
     [
-        ({"cfgsync.yaml": ""}, "cfgsync.yaml\n"),
-        ({"rules/r.yaml": (REPO / "examples/basic/syncrule.yaml").read_text()}, "rules/r.yaml\n"),
-        ({"cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: b}\n"}, ""),
-        ({"other.yaml": "apiVersion: example.com/v1\nkind: SyncRule\nmetadata: {name: a}\n"}, ""),
+        ({"cfgsync.yaml": ""}, "cfgsync.yaml\n", ""),
+        (
+            {"rules/r.yaml": (REPO / "examples/basic/syncrule.yaml").read_text()},
+            "",
+            "hint: rules/r.yaml hold SyncRules but",
+        ),
+        (
+            {"cfgsync.yaml": "", "rules/r.yaml": (REPO / "examples/basic/syncrule.yaml").read_text()},
+            "cfgsync.yaml\n",
+            "",
+        ),
+        ({"sub/cfgsync.yaml": ""}, "", ""),  # the rule looks at the Application's directory only
+        ({"cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: b}\n"}, "", ""),
+        ({"other.yaml": "apiVersion: example.com/v1\nkind: SyncRule\nmetadata: {name: a}\n"}, "", ""),
     ],
 )
-def test_discover_matches_the_marker_or_sync_rules(
-    cmp: Cmp, tmp_path: Path, files: dict[str, str], expected: str
+def test_discover_prints_the_marker_and_hints_at_rules_without_it(
+    cmp: Cmp, tmp_path: Path, files: dict[str, str], expected: str, hint: str
 ) -> None:
     app = tmp_path / "app"
     app.mkdir()
@@ -346,4 +357,5 @@ def test_discover_matches_the_marker_or_sync_rules(
     result = cmp("discover", app)
 
     assert result.returncode == 0, result.stderr
-    assert result.stdout == expected  # ArgoCD takes any output as a match
+    assert result.stdout == expected  # what plugin.yaml's discover rule matches
+    assert (hint in result.stderr) if hint else result.stderr == ""
