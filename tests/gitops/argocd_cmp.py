@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 import gotools
 from live.helpers import wait_for
 
@@ -72,8 +74,6 @@ class Reply:
 
 def socket_name(plugin_yaml: Path = PLUGIN_YAML) -> str:
     """``<metadata.name>-<spec.version>.sock``, as the server names its socket."""
-    import yaml
-
     config = yaml.safe_load(plugin_yaml.read_text(encoding="utf-8"))
     name, version = config["metadata"]["name"], config["spec"].get("version", "")
     return f"{name}-{version}.sock" if version else f"{name}.sock"
