@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-# The real control plane (etcd + kube-apiserver) and its fixtures: control_plane, kube_api, namespace.
-pytest_plugins = ["controlplane.fixtures"]
+# The real control plane (etcd + kube-apiserver) and its fixtures: control_plane, kube_api, namespace;
+# Argo CD's plugin server and a client that calls it as the repo server does: argocd, cmp_server.
+pytest_plugins = ["controlplane.fixtures", "gitops.argocd_fixtures"]
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -6,7 +6,9 @@ directories. The test control plane (``controlplane.build``) ``go build``s its o
 :func:`ensure_tool` into ``$CFGSYNC_TOOLS_CACHE`` (else ``$XDG_CACHE_HOME/cfgsync-tools``, else
 ``~/.cache/cfgsync-tools``), one directory per tool and version, so a new pin builds a new entry and an
 old one is reused, even without Go. Any test that needs another Go tool describes it with a
-:class:`GoTool`. Standard library only: ``python -m controlplane`` imports it without a virtualenv.
+:class:`GoTool`; a main module of the tests' own around an upstream release (Argo CD's plugin server)
+is a :class:`GoModule`, built by :func:`ensure_module` into the same cache, one entry per version and
+digest of its files. Standard library only: ``python -m controlplane`` imports it without a virtualenv.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import fcntl
+import hashlib
 import os
 import shutil
 import subprocess
@@ -247,3 +250,110 @@ def _install(go: Path, tool: GoTool, target: Path, report: Progress) -> None:
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)
     report(f"[{tool.name}] built in {run.seconds:.0f}s -> {tool.binary}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GoModule:
+    """A main module of the tests' own that wraps an upstream release: ``go build`` of its ``cmd/*``.
+
+    Built like the test control plane: exactly what its ``go.sum`` pins (``-mod=readonly``), into a cache
+    entry named after the upstream version and a digest of the module's files and linker flags, so an
+    edit or a new pin builds a new entry while an unchanged module reuses the old one, even without Go.
+    """
+
+    name: str
+    """The cache entry's prefix, e.g. ``argocd``."""
+    directory: Path
+    """The module: ``go.mod``, ``go.sum`` and one ``cmd/<program>/`` per program."""
+    upstream: str
+    """The module path of the wrapped release, whose pinned version names the entry."""
+    ldflags: tuple[str, ...] = ()
+    """Linker flags for every program (strip, version stamps)."""
+
+    @property
+    def programs(self) -> tuple[str, ...]:
+        """The programs built, one per directory under ``cmd/``."""
+        return tuple(sorted(p.name for p in (self.directory / "cmd").iterdir() if p.is_dir()))
+
+    @property
+    def version(self) -> str:
+        """The version of ``upstream`` that ``go.mod`` requires."""
+        text = (self.directory / "go.mod").read_text(encoding="utf-8")
+        for line in text.splitlines():
+            words = line.split()
+            if words[:1] == ["require"]:
+                words = words[1:]
+            if len(words) >= 2 and words[0] == self.upstream:
+                return words[1]
+        raise ToolBuildError(f"{self.directory / 'go.mod'}: {self.upstream} is not required")
+
+    @property
+    def entry(self) -> Path:
+        """The cache entry: ``<tool cache>/<name>-<version>_<digest>``."""
+        digest = hashlib.sha256(" ".join(self.ldflags).encode())
+        for path in sorted(self.directory.rglob("*")):
+            if path.name in {"go.mod", "go.sum"} or path.suffix == ".go":
+                digest.update(f"\0{path.relative_to(self.directory).as_posix()}\0".encode())
+                digest.update(path.read_bytes())
+        return tool_cache() / f"{self.name}-{self.version}_{digest.hexdigest()[:12]}"
+
+    def binary(self, program: str) -> Path:
+        """Where ``program`` lives once built."""
+        return self.entry / program
+
+
+def ensure_module(module: GoModule, progress: Progress | None = None) -> Path:
+    """Return the cache entry holding every program of ``module``, building them first if needed.
+
+    As :func:`ensure_tool`: once, under a file lock, with progress lines; :class:`NoGoError` without
+    Go, :class:`ToolBuildError` when the build fails.
+    """
+    target = module.entry
+    if _module_built(module, target):
+        return target
+    report = progress or print_progress
+    with locked(target):
+        if _module_built(module, target):
+            return target
+        go = find_go()
+        if go is None:
+            raise NoGoError(
+                f"{module.name} {module.version} is not cached in {target} and there is no Go toolchain "
+                "(`go` on PATH, in $GOROOT/bin or /usr/local/go/bin) to build it"
+            )
+        staging = target.with_name(f".{target.name}.partial-{os.getpid()}")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        env = {
+            "GOTOOLCHAIN": "local",
+            "GOFLAGS": f"{os.environ.get('GOFLAGS', '')} -mod=readonly".strip(),
+        }
+        programs = ", ".join(module.programs)
+        report(f"[{module.name}] building {programs} of {module.upstream}@{module.version} with {go} (once)")
+        run = run_build(
+            go,
+            "build",
+            "-o",
+            f"{staging}{os.sep}",  # a directory: one binary per main package
+            "./cmd/...",
+            ldflags=" ".join(module.ldflags),
+            cwd=module.directory,
+            env=env,
+            what=module.name,
+            report=report,
+            timeout=_TOOL_BUILD_TIMEOUT,
+        )
+        built = all(os.access(staging / p, os.X_OK) for p in module.programs)
+        if run.code != 0 or not built:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise ToolBuildError(
+                f"`go build ./cmd/...` in {module.directory} failed (exit {run.code}):\n{run.output}"
+            )
+        shutil.rmtree(target, ignore_errors=True)
+        staging.rename(target)
+        report(f"[{module.name}] built {programs} in {run.seconds:.0f}s -> {target}")
+    return target
+
+
+def _module_built(module: GoModule, target: Path) -> bool:
+    return all(os.access(target / p, os.X_OK) for p in module.programs)

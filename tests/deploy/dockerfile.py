@@ -41,6 +41,16 @@ class Stage:
         """The arguments of every instruction with ``keyword``, in order."""
         return [i.arguments for i in self.instructions if i.keyword == keyword]
 
+    def args(self) -> dict[str, str]:
+        """The build arguments its ``ARG`` instructions give a default (one without stays unset)."""
+        found: dict[str, str] = {}
+        for arguments in self.arguments("ARG"):
+            for token in shlex.split(arguments):
+                key, equals, value = token.partition("=")
+                if equals:
+                    found[key] = value
+        return found
+
     def env(self) -> dict[str, str]:
         """The variables its ``ENV`` instructions set (values unexpanded)."""
         found: dict[str, str] = {}

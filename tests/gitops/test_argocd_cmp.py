@@ -42,10 +42,11 @@ def cmp(tmp_path: Path) -> Cmp:
         app: Path,
         *,
         parameters: list[dict[str, object]] | None = None,
-        env: Mapping[str, str] | None = None,
+        env: Mapping[str, str | None] | None = None,
     ) -> subprocess.CompletedProcess[str]:
         spec = plugin_spec()
-        command = spec["discover"]["find"]["command"] if step == "discover" else spec[step]["command"]  # type: ignore[index]
+        # discover: the CLI's mirror of plugin.yaml's rule (the server applies the rule itself).
+        command = ["cfgsync", "argocd", "discover"] if step == "discover" else spec[step]["command"]  # type: ignore[index]
         argocd = {
             "ARGOCD_APP_NAME": "shared-config",
             "ARGOCD_APP_NAMESPACE": "demo",
@@ -58,10 +59,11 @@ def cmp(tmp_path: Path) -> Cmp:
             "ARGOCD_APP_PARAMETERS": json.dumps(parameters or []),
             **(env or {}),
         }
+        set_only = {name: value for name, value in argocd.items() if value is not None}  # None: unset
         return subprocess.run(
             command,
             cwd=app,
-            env=tool_env(tmp_path, argocd),
+            env=tool_env(tmp_path, set_only),
             capture_output=True,
             text=True,
             timeout=60,
@@ -111,6 +113,23 @@ def test_copies_only_are_what_render_prints(cmp: Cmp, basic_app: Path, tmp_path:
     assert result.stdout == rendered.stdout
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param("null", id="null: a plugin section without parameters (argo-cd#11900)"),
+        pytest.param("[]", id="an empty list"),
+        pytest.param(None, id="unset"),
+    ],
+)
+def test_no_parameters_in_any_encoding_means_the_defaults(cmp: Cmp, basic_app: Path, raw: str | None) -> None:
+    defaults = cmp("generate", basic_app)
+    result = cmp("generate", basic_app, env={"ARGOCD_APP_PARAMETERS": raw})
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == defaults.stdout
+    assert result.stderr == "cfgsync: 17 objects, 8 of them copies\n"
+
+
 def test_settings_from_parameters_override_the_plugin_env(cmp: Cmp, basic_app: Path) -> None:
     env = {
         "ARGOCD_ENV_CFGSYNC_CLUSTER_NAME": "from-env",
@@ -138,16 +157,26 @@ def test_settings_from_parameters_override_the_plugin_env(cmp: Cmp, basic_app: P
         (
             [{"name": "exclude-namespaces", "string": "a"}],
             {},
-            "parameter 'exclude-namespaces' takes an array",
+            "parameter 'exclude-namespaces' takes an array, not a string",
         ),
+        (
+            [{"name": "cluster-name", "map": {"eu": "prod-eu"}}],
+            {},
+            "parameter 'cluster-name' takes a string, not a map",
+        ),
+        ([{"name": "cluster-name"}], {}, "parameter 'cluster-name' takes a string, but has no value"),
+        ('{"name": "cluster-name", "string": "x"}', {}, "must be a JSON list of parameters"),
         ([{"name": "output", "string": "everything"}], {}, "it must be one of all, copies"),
         ([], {"ARGOCD_ENV_CFGSYNC_CLUSTERNAME": "x"}, "ARGOCD_ENV_CFGSYNC_CLUSTERNAME: unknown setting"),
     ],
 )
 def test_unknown_or_invalid_settings_are_errors(
-    cmp: Cmp, basic_app: Path, parameters: list[dict[str, object]], env: dict[str, str], message: str
+    cmp: Cmp, basic_app: Path, parameters: list[dict[str, object]] | str, env: dict[str, str], message: str
 ) -> None:
-    result = cmp("generate", basic_app, parameters=parameters, env=env)
+    if isinstance(parameters, str):  # sent as it is, not as a list
+        result = cmp("generate", basic_app, env={**env, "ARGOCD_APP_PARAMETERS": parameters})
+    else:
+        result = cmp("generate", basic_app, parameters=parameters, env=env)
 
     assert result.returncode == 1
     assert result.stdout == ""
@@ -299,16 +328,26 @@ def test_non_manifest_yaml_is_an_error_with_file_and_line(cmp: Cmp, basic_app: P
 
 
 @pytest.mark.parametrize(
-    ("files", "expected"),
+    ("files", "expected", "hint"),
     [
-        ({"cfgsync.yaml": ""}, "cfgsync.yaml\n"),
-        ({"rules/r.yaml": (REPO / "examples/basic/syncrule.yaml").read_text()}, "rules/r.yaml\n"),
-        ({"cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: b}\n"}, ""),
-        ({"other.yaml": "apiVersion: example.com/v1\nkind: SyncRule\nmetadata: {name: a}\n"}, ""),
+        ({"cfgsync.yaml": ""}, "cfgsync.yaml\n", ""),
+        (
+            {"rules/r.yaml": (REPO / "examples/basic/syncrule.yaml").read_text()},
+            "",
+            "hint: rules/r.yaml hold SyncRules but",
+        ),
+        (
+            {"cfgsync.yaml": "", "rules/r.yaml": (REPO / "examples/basic/syncrule.yaml").read_text()},
+            "cfgsync.yaml\n",
+            "",
+        ),
+        ({"sub/cfgsync.yaml": ""}, "", ""),  # the rule looks at the Application's directory only
+        ({"cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: b}\n"}, "", ""),
+        ({"other.yaml": "apiVersion: example.com/v1\nkind: SyncRule\nmetadata: {name: a}\n"}, "", ""),
     ],
 )
-def test_discover_matches_the_marker_or_sync_rules(
-    cmp: Cmp, tmp_path: Path, files: dict[str, str], expected: str
+def test_discover_prints_the_marker_and_hints_at_rules_without_it(
+    cmp: Cmp, tmp_path: Path, files: dict[str, str], expected: str, hint: str
 ) -> None:
     app = tmp_path / "app"
     app.mkdir()
@@ -318,4 +357,5 @@ def test_discover_matches_the_marker_or_sync_rules(
     result = cmp("discover", app)
 
     assert result.returncode == 0, result.stderr
-    assert result.stdout == expected  # ArgoCD takes any output as a match
+    assert result.stdout == expected  # what plugin.yaml's discover rule matches
+    assert (hint in result.stderr) if hint else result.stderr == ""

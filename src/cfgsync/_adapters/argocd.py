@@ -98,15 +98,26 @@ class Generated:
 
 
 def discover(root: Path) -> list[str]:
-    """The files that make ``root`` a cfgsync Application: the marker, or YAML holding a SyncRule."""
-    found = [MARKER] if (root / MARKER).is_file() else []
+    """What the plugin's discover rule (``fileName: cfgsync.yaml`` in plugin.yaml) matches in ``root``.
+
+    ArgoCD's plugin server applies that rule itself, without starting cfgsync; this mirrors it for
+    ``cfgsync argocd discover``, so a user can check a checkout.
+    """
+    return [MARKER] if (root / MARKER).is_file() else []
+
+
+def unmarked_rules(root: Path) -> list[str]:
+    """YAML files under ``root`` holding a SyncRule while ``root`` has no marker (discovery misses them)."""
+    if (root / MARKER).exists():
+        return []
+    found = []
     for path in yaml_input.files_of([str(root)]):
-        if path is None or path.name == MARKER:
+        if path is None:
             continue
         try:
             text = path.read_text(encoding="utf-8", errors="replace")
         except OSError:
-            continue  # discovery never fails: generate reports unreadable files properly
+            continue  # only a hint: generate reports unreadable files properly
         if _SYNC_RULE_LINE.search(text) and _CFGSYNC_API_LINE.search(text):
             found.append(path.relative_to(root).as_posix())
     return found

@@ -18,7 +18,10 @@ from cfgsync._adapters import argocd
 from cfgsync._core import planner
 
 PARAMETERS_ENV: Final = "ARGOCD_APP_PARAMETERS"
-"""JSON list of ``{"name": ..., "string" | "array" | "map": ...}``."""
+"""JSON list of ``{"name": ..., "string" | "array" | "map": ...}``; ``null`` when the Application has a
+``plugin:`` section without parameters (ArgoCD marshals a nil list, argo-cd#11900)."""
+_SHAPES: Final = ("string", "array", "map")
+"""The value fields an ArgoCD plugin parameter can carry."""
 ENV_PREFIX: Final = "ARGOCD_ENV_CFGSYNC_"
 """The Application's plugin env for cfgsync: ``ARGOCD_ENV_CFGSYNC_CLUSTER_NAME`` and so on."""
 PLUGINS_SETTING: Final = "PLUGINS"
@@ -77,8 +80,10 @@ def _parameters(text: str | None) -> dict[str, str | tuple[str, ...]]:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
         raise errors.CfgsyncError(f"{where}: not JSON ({exc.msg} at {exc.pos})") from exc
+    if raw is None:  # no parameters: what ArgoCD sends for `plugin: {name: ...}` alone
+        return {}
     if not isinstance(raw, list):
-        raise errors.CfgsyncError(f"{where}: must be a JSON list of parameters")
+        raise errors.CfgsyncError(f"{where}: must be a JSON list of parameters (or null)")
     known = {p.name: p for p in PARAMETERS}
     values: dict[str, str | tuple[str, ...]] = {}
     for entry in raw:
@@ -90,18 +95,28 @@ def _parameters(text: str | None) -> dict[str, str | tuple[str, ...]]:
             )
         if name in values:
             raise errors.CfgsyncError(f"{where}: parameter {name!r} is given twice")
-        param = known[name]
-        field = "array" if param.array else "string"
-        value = entry.get(field)
-        if param.array and isinstance(value, list) and all(isinstance(v, str) for v in value):
-            values[name] = tuple(value)
-        elif not param.array and isinstance(value, str):
-            values[name] = value
-        else:
-            raise errors.CfgsyncError(
-                f"{where}: parameter {name!r} takes a{'n' if param.array else ''} {field}"
-            )
+        values[name] = _parameter_value(known[name], entry, where)
     return values
+
+
+def _parameter_value(param: Parameter, entry: Mapping[str, object], where: str) -> str | tuple[str, ...]:
+    """The value of one parameter entry, of the shape ``param`` takes, else an error naming the shape."""
+    field = "array" if param.array else "string"
+    value = entry.get(field)
+    if param.array and isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    if not param.array and isinstance(value, str):
+        return value
+    given = [shape for shape in _SHAPES if shape in entry and shape != field]
+    if field in entry:
+        wrong = f"but its {field} holds {'something other than strings' if param.array else 'no string'}"
+    else:
+        wrong = f"not a {given[0]}" if given else "but has no value"
+    article = "an" if param.array else "a"
+    raise errors.CfgsyncError(
+        f"{where}: parameter {param.name!r} takes {article} {field}, {wrong}. Fix the Application's "
+        f"spec.source.plugin.parameters (e.g. `- name: {param.name}` with `{field}: ...`)"
+    )
 
 
 def _from_env(environ: Mapping[str, str]) -> dict[str, str | tuple[str, ...]]:

@@ -37,12 +37,22 @@ def argocd_group() -> None:
 @argocd_group.command(name="discover")
 @click.argument("path", default=".", type=click.Path(path_type=Path, file_okay=False, exists=True))
 def argocd_discover(path: Path) -> None:
-    """Print why PATH (default: the current directory) is a cfgsync Application, or nothing.
+    """Print what makes PATH (default: the current directory) a cfgsync Application, or nothing.
 
-    ArgoCD takes any output as a match: a cfgsync.yaml file, or YAML files holding SyncRules.
+    The plugin matches a directory holding cfgsync.yaml (plugin.yaml's discover rule, which ArgoCD
+    applies without running cfgsync); this prints it when it is there. SyncRules in a directory
+    without cfgsync.yaml get a hint on stderr: ArgoCD will not use the plugin for it.
     """
     for name in argocd.discover(path):
         click.echo(name)
+    rules = argocd.unmarked_rules(path)
+    if rules:
+        click.echo(
+            f"hint: {', '.join(rules)} hold SyncRules but {path / argocd.MARKER} is missing, so ArgoCD "
+            f"will not use cfgsync for this directory (not even when the Application names the plugin); "
+            f"add {argocd.MARKER} (it may be empty)",
+            err=True,
+        )
 
 
 @argocd_group.command(name="generate")
