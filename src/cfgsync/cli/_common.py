@@ -14,7 +14,7 @@ import click
 
 import cfgsync
 from cfgsync import errors
-from cfgsync._core import guard, planner
+from cfgsync._core import diagnostics, guard, planner
 from cfgsync._core.model import Plan
 
 T = TypeVar("T")
@@ -55,11 +55,7 @@ def settings(
 
 def warn(plan: Plan, *, strict: bool) -> None:
     """Print conflicts, vetoes and warnings to stderr; with ``strict``, exit :data:`EXIT_STRICT` if any."""
-    lines = [f"warning: conflict: {c.reason}" for c in plan.conflicts]
-    lines += [
-        f"warning: vetoed: {v.ref} (copy of {v.source}) by plugin {v.plugin}: {v.reason}" for v in plan.vetoes
-    ]
-    lines += [f"warning: {w}" for w in plan.warnings]
+    lines = [str(d) for d in diagnostics.diagnose(plan) if d.severity is diagnostics.Severity.WARNING]
     for line in lines:
         click.echo(line, err=True)
     if strict and lines:
