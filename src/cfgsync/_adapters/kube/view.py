@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
@@ -30,6 +31,7 @@ ALWAYS_SHOWN_LABELS: Final = frozenset(vocabulary.ORIGIN_LABELS)
 ALWAYS_SHOWN_ANNOTATIONS: Final = frozenset({vocabulary.ORIGIN})
 """Annotations the planner always sees."""
 _INTERN_LIMIT: Final = 8192
+_RECENT: Final = 64
 
 
 class Interner:
@@ -37,26 +39,28 @@ class Interner:
 
     def __init__(self) -> None:
         self._table: dict[tuple[tuple[str, str], ...], Mapping[str, str]] = {}
-        self._by_id: dict[int, tuple[Mapping[str, str], Mapping[str, str]]] = {}
+        self._recent: OrderedDict[int, tuple[Mapping[str, str], Mapping[str, str]]] = OrderedDict()
 
     def mapping(self, value: Mapping[str, str]) -> Mapping[str, str]:
         """The shared mapping equal to ``value``."""
         if not value:
             return frozen(None)
-        # A mapping handed out before (a written copy's labels are the desired copy's) is found by
-        # identity, without sorting it again; the entry holds it, so its id cannot be reused meanwhile.
-        seen = self._by_id.get(id(value))
+        # A mapping seen a moment ago (the desired labels of a thousand copies written in a row) is
+        # found by identity, without sorting it again. Only the last few are remembered: an entry keeps
+        # its mapping alive (so its id cannot be reused meanwhile), and every watch event brings a new one.
+        seen = self._recent.get(id(value))
         if seen is not None and seen[0] is value:
             return seen[1]
         key = tuple(sorted(value.items()))
         found = self._table.get(key)
         if found is None:
             if len(self._table) >= _INTERN_LIMIT:
-                # Forget the tables, not the mappings: objects holding them keep them alive.
+                # Forget the table, not the mappings: objects holding them keep them alive.
                 self._table.clear()
-                self._by_id.clear()
             found = self._table[key] = frozen(dict(key))
-        self._by_id[id(value)] = (value, found)
+        self._recent[id(value)] = (value, found)
+        if len(self._recent) > _RECENT:
+            self._recent.popitem(last=False)
         return found
 
     def intern(self, obj: ConfigObject) -> ConfigObject:
