@@ -38,7 +38,16 @@ from cfgsync._core.rules import KeyTransforms, NamespaceTargets, Rule, rules_fro
 from cfgsync._core.selectors import LabelSelector
 from cfgsync._core.syncrule import rule_from_document
 from cfgsync._plugins.manager import PluginHooks
-from cfgsync.errors import ApplyError, CfgsyncError, ManifestError, PluginError, RuleError, SelectorError
+from cfgsync.errors import (
+    ApplyError,
+    CfgsyncError,
+    ManifestError,
+    OutputError,
+    PluginError,
+    RuleError,
+    SelectorError,
+    SettingsError,
+)
 from cfgsync.hookspecs import hookimpl, hookspec
 
 try:
@@ -65,6 +74,7 @@ __all__ = [
     "NamespaceName",
     "NamespaceTargets",
     "ObjectRef",
+    "OutputError",
     "Plan",
     "PlanSettings",
     "PluginError",
@@ -73,6 +83,7 @@ __all__ = [
     "Rule",
     "RuleError",
     "SelectorError",
+    "SettingsError",
     "Veto",
     "__version__",
     "build_inventory",
