@@ -100,12 +100,16 @@ class Generated:
 def discover(root: Path) -> list[str]:
     """The files that make ``root`` a cfgsync Application: the marker, or YAML holding a SyncRule."""
     found = [MARKER] if (root / MARKER).is_file() else []
-    for path in yaml_input.files_of([str(root)]):
+    try:
+        paths = yaml_input.files_of([str(root)])
+    except errors.ManifestError:
+        return found  # discovery never fails: generate reports what is wrong with the files
+    for path in paths:
         if path is None or path.name == MARKER:
             continue
         try:
-            text = path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
+            text = yaml_input.read_text(path)
+        except errors.ManifestError:
             continue  # discovery never fails: generate reports unreadable files properly
         if _SYNC_RULE_LINE.search(text) and _CFGSYNC_API_LINE.search(text):
             found.append(path.relative_to(root).as_posix())
@@ -115,7 +119,9 @@ def discover(root: Path) -> list[str]:
 def read_app(root: Path, *, app_namespace: str | None = None) -> AppInput:
     """Read the Application's manifests (as ``render`` does) and its ``cfgsync.yaml``."""
     marker = root / MARKER
-    files = [p for p in yaml_input.files_of([str(root)]) if p is not None and p != marker]
+    # Every file, the marker too, comes from one walk that refuses links out of the directory.
+    walked = [p for p in yaml_input.files_of([str(root)]) if p is not None]
+    files = [p for p in walked if p != marker]
     documents = yaml_input.read_documents([str(p) for p in files])
     items: list[streams.Item] = []
     planned: list[Document] = []
@@ -128,7 +134,7 @@ def read_app(root: Path, *, app_namespace: str | None = None) -> AppInput:
             explicit.add(str(_metadata(body).get("name")))
         if not _is_sync_rule(body):
             items.append(streams.Item(body=body, ref=streams.config_ref(planned_body)))
-    declared = _declared(marker) if marker.is_file() else ()
+    declared = _declared(marker) if marker in walked else ()
     return AppInput(
         items=tuple(items), documents=tuple(planned), declared=declared, explicit=frozenset(explicit)
     )

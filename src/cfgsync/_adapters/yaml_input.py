@@ -151,7 +151,7 @@ def _walk(root: Path) -> list[Path]:
     return sorted(found)
 
 
-def _read(path: Path) -> str:
+def read_text(path: Path) -> str:
     """The text of a regular file (a link is followed only after :func:`files_of` checked it)."""
     try:
         fd = os.open(path, _READ_FLAGS)
@@ -199,5 +199,5 @@ def read_documents(paths: Sequence[str], stdin: IO[str] | None = None) -> list[D
         if path is None:
             documents.extend(_documents(read_stdin(stdin), "<stdin>"))
             continue
-        documents.extend(_documents(_read(path), str(path)))
+        documents.extend(_documents(read_text(path), str(path)))
     return documents
