@@ -59,7 +59,7 @@ class Constructor(SafeConstructor):
         construct = getattr(super(), f"construct_yaml_{kind}")
         try:
             return construct(node)
-        except (ValueError, KeyError, TypeError, AttributeError):
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError, OverflowError):
             # The libraries' messages quote the value: say what is wrong without it.
             raise ConstructorError(
                 None,
