@@ -52,6 +52,9 @@ class Item:
     """Its ``metadata.namespace``, when a plain string."""
     body: dict[str, Any] | None = None
     """The item as data, for the kinds cfgsync plans with (and items using aliases); else None."""
+    rewrite: bool = False
+    """Its text cannot be reused: it ends the input inside a block scalar without a final line break
+    (another line after it would change that value), so it is written out from ``body`` instead."""
 
 
 @dataclass(slots=True)
@@ -185,7 +188,9 @@ class _Reader:
         scan = _ItemScan(item=item, index=index, recorded=[first])
         while scan.keys:
             scan.see(self.next())
-        if scan.aliased or item.kind in PLANNED_KINDS:
+        text = self.text
+        item.rewrite = scan.last_style in {"|", ">"} and not text[item.start : item.end].endswith("\n")
+        if scan.aliased or item.rewrite or item.kind in PLANNED_KINDS:
             node = _compose(iter(scan.recorded), self.resolver, {}, where=f"items[{index}]")
             yaml_nodes.check_expansion(node, NAME)
             item.body = self.constructor.construct_document(node)
@@ -224,6 +229,8 @@ class _ItemScan:
     path: list[str | None] = field(default_factory=lambda: [None])
     """The key each open mapping is at."""
     aliased: bool = False
+    last_style: str | None = None
+    """The style of the last scalar seen (``|`` and ``>`` are block scalars)."""
 
     def see(self, event: Any) -> None:
         self.recorded.append(event)
@@ -244,6 +251,7 @@ class _ItemScan:
                 self.item.end = _end(event).index
                 return
         elif isinstance(event, ev.ScalarEvent):
+            self.last_style = event.style
             if is_key:
                 assert keys is not None
                 if event.value in keys:
@@ -358,6 +366,8 @@ def _reindent(body: str, shift: int) -> str:
 
 def item_text(parsed: ResourceListText, item: Item) -> str:
     """One item as an entry of a block sequence at column 0 (``- ...``), its text otherwise untouched."""
+    if item.rewrite:
+        return object_text(item.body)
     body = parsed.text[item.start : item.end]
     cut = body.rfind("\n")
     if cut != -1 and not body[cut + 1 :].strip(" "):
