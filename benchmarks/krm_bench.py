@@ -138,7 +138,12 @@ def timed_krm(stdin: Path, pythonpath: str | None) -> tuple[float, float, int]:
     with stdin.open("rb") as source, tempfile.TemporaryFile() as sink:
         start = time.perf_counter()
         done = subprocess.run(
-            [sys.executable, "-c", code], stdin=source, stdout=sink, stderr=subprocess.PIPE, check=False
+            [sys.executable, "-c", code],
+            stdin=source,
+            stdout=sink,
+            stderr=subprocess.PIPE,
+            check=False,
+            env=env,
         )
         wall = time.perf_counter() - start
         written = sink.tell()

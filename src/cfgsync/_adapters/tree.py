@@ -221,8 +221,8 @@ def _write(root: Path, files: Iterable[tuple[str, str]], *, recovered: bool) -> 
         for rel, text in files:
             tree_disk.check_relative(rel, where=str(root))
             data = text.encode()
-            old = tree_disk.read_file(root, rel)
-            if rel not in owned and (old is not None or tree_disk.lexists(root, rel)):
+            old = tree_disk.read_file(root, rel, known=journal.known)
+            if rel not in owned and old is not None:
                 raise _foreign(root, rel)
             wanted.append(rel)
             if old == data:

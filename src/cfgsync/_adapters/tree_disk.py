@@ -49,6 +49,8 @@ _LEGACY_MARKER: Final = (
 )
 # What the renderer writes: <namespace>/<kind>-<name>.yaml, and kustomization.yaml at the top.
 _LEGACY_LAYOUT: Final = re.compile(r"[a-z0-9][-a-z0-9]*/[^/]+\.yaml|kustomization\.yaml")
+_PLAIN_PATH: Final = re.compile(r"(?:[^/\x00\n\r\t]+/)*[^/\x00\n\r\t]+")
+_OWN: Final = frozenset({INVENTORY, JOURNAL})
 _READ_FLAGS: Final = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 checkpoint: Callable[[str], None] = lambda step: None  # noqa: E731 -- a replaceable no-op
@@ -61,25 +63,19 @@ A test replaces it to stop the process at a chosen point, which is how crash saf
 def check_relative(rel: str, *, where: str) -> None:
     """Raise :class:`OutputError` unless ``rel`` is a plain relative path in the tree, not cfgsync's own."""
     parts = rel.split("/")
-    bad = (
-        not rel
-        or rel.startswith("/")
-        or any(part in {"", ".", ".."} for part in parts)
-        or parts[0] in {INVENTORY, JOURNAL}
-        or any(c in rel for c in "\0\n\r\t")
-    )
-    if bad:
+    if _PLAIN_PATH.fullmatch(rel) is None or parts[0] in _OWN or "." in parts or ".." in parts:
         raise errors.OutputError(
             f"{where}: {rel!r} is not a path inside the tree (empty, absolute, '..', or cfgsync's own "
             f"file); a plugin or a name produced it: fix the object's kind or name"
         )
-    for part in parts:
-        if len(part.encode()) > _NAME_MAX:
-            raise errors.OutputError(
-                f"{where}: the file name {part[:40]}... is {len(part.encode())} bytes, over the "
-                f"{_NAME_MAX} a file system allows; shorten the copy's name (cfgsync.io/copy-name or a "
-                f"SyncRule's copyName)"
-            )
+    if len(rel) > _NAME_MAX or len(rel.encode()) > _NAME_MAX:
+        for part in parts:
+            if len(part.encode()) > _NAME_MAX:
+                raise errors.OutputError(
+                    f"{where}: the file name {part[:40]}... is {len(part.encode())} bytes, over the "
+                    f"{_NAME_MAX} a file system allows; shorten the copy's name (cfgsync.io/copy-name or a "
+                    f"SyncRule's copyName)"
+                )
 
 
 def _os_error(exc: OSError, root: Path) -> errors.OutputError:
@@ -108,17 +104,26 @@ def os_errors(root: Path) -> Iterator[None]:
         raise _os_error(exc, root) from exc
 
 
-def _check_parents(root: Path, rel: str, *, create: bool = False) -> bool:
-    """True when every directory of ``rel`` below ``root`` exists (made if ``create``) and none is a link."""
-    folder = root
-    for part in rel.split("/")[:-1]:
-        folder = folder / part
+def _check_parents(root: Path, rel: str, *, create: bool = False, known: set[str] | None = None) -> bool:
+    """True when every directory of ``rel`` below ``root`` exists (made if ``create``) and none is a link.
+
+    ``known`` holds folders already checked during this (locked) run, so each is checked once.
+    """
+    cut = rel.rfind("/")
+    if cut == -1:
+        return True
+    parent = rel[:cut]
+    if known is not None and parent in known:
+        return True
+    folder = str(root)
+    for part in parent.split("/"):
+        folder = f"{folder}/{part}"
         try:
             info = os.lstat(folder)
         except FileNotFoundError:
             if not create:
                 return False
-            folder.mkdir()
+            os.mkdir(folder)
             continue
         if stat.S_ISLNK(info.st_mode):
             raise errors.OutputError(
@@ -127,14 +132,19 @@ def _check_parents(root: Path, rel: str, *, create: bool = False) -> bool:
             )
         if not stat.S_ISDIR(info.st_mode):
             raise errors.OutputError(f"{folder}: not a directory; remove it or render elsewhere")
+    if known is not None:
+        known.add(parent)
     return True
 
 
-def read_file(root: Path, rel: str) -> bytes | None:
-    """The bytes of ``root/rel`` if it exists; never follows a link, never reads a device or FIFO."""
-    if not _check_parents(root, rel):
+def read_file(root: Path, rel: str, *, known: set[str] | None = None) -> bytes | None:
+    """The bytes of ``root/rel`` if it exists; never follows a link, never reads a device or FIFO.
+
+    Nothing there (not even a dangling link) is None; a link, device, FIFO or folder is an error.
+    """
+    if not _check_parents(root, rel, known=known):
         return None
-    path = root / rel
+    path = f"{root}/{rel}"
     try:
         fd = os.open(path, _READ_FLAGS)
     except FileNotFoundError:
@@ -149,15 +159,10 @@ def read_file(root: Path, rel: str) -> bytes | None:
     with os.fdopen(fd, "rb") as handle:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise errors.OutputError(
-                f"{path}: not a regular file (a device, FIFO or socket); cfgsync reads and writes plain "
-                f"files only. Remove it"
+                f"{path}: not a regular file (a folder, device, FIFO or socket); cfgsync reads and writes "
+                f"plain files only. Remove it"
             )
         return handle.read()
-
-
-def lexists(root: Path, rel: str) -> bool:
-    """True when something (a file, a link, anything) is at ``root/rel``; checks parents for links."""
-    return _check_parents(root, rel) and os.path.lexists(root / rel)
 
 
 def read_inventory(root: Path) -> set[str] | None:
@@ -227,7 +232,7 @@ def locked(root: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def _write_new(path: Path, data: bytes) -> None:
+def _write_new(path: str, data: bytes) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
@@ -243,6 +248,8 @@ class Journal:
     """Staged file number and the relative path it goes to, in staging order."""
     committed: bool = False
     """True once the plan is written: from then on the render is finished, now or by the next run."""
+    known: set[str] = field(default_factory=set)
+    """Folders of the tree checked (or made) during this run."""
 
     @property
     def folder(self) -> Path:
@@ -255,7 +262,7 @@ class Journal:
             self.folder.mkdir(mode=0o700)  # it may hold Secret copies until they are in place
             (self.folder / _STAGED).mkdir(mode=0o700)
         number = len(self.writes)
-        _write_new(self.folder / _STAGED / str(number), data)
+        _write_new(f"{self.root}/{JOURNAL}/{_STAGED}/{number}", data)
         self.writes.append((number, rel))
 
     def commit(self, removals: list[str]) -> None:
@@ -277,7 +284,7 @@ class Journal:
         os.replace(draft, self.folder / _PLAN)
         self.committed = True
         checkpoint("committed")
-        carry_out(self.root)
+        carry_out(self.root, known=self.known)
 
     def discard(self) -> None:
         """Delete what was staged (the tree was not touched)."""
@@ -285,7 +292,7 @@ class Journal:
             shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def carry_out(root: Path) -> None:
+def carry_out(root: Path, *, known: set[str] | None = None) -> None:
     """Finish the journal in ``root``: roll forward a committed plan, roll back anything else."""
     folder = root / JOURNAL
     try:
@@ -297,41 +304,48 @@ def carry_out(root: Path) -> None:
     plan = read_file(folder, _PLAN)
     if plan is not None:
         for step, line in enumerate(plan.decode("utf-8", errors="replace").splitlines()):
-            _apply(root, folder / _STAGED, line, where=f"{folder / _PLAN}:{step + 1}")
+            _apply(
+                root, line, where=f"{folder / _PLAN}:{step + 1}", known=known if known is not None else set()
+            )
             checkpoint(f"applied {step + 1}")
     shutil.rmtree(folder)
     checkpoint("done")
 
 
-def _apply(root: Path, staged: Path, line: str, *, where: str) -> None:
+def _apply(root: Path, line: str, *, where: str, known: set[str]) -> None:
     """One step of a plan; each is safe to repeat (a run killed half-way repeats some)."""
     action, *args = line.split("\t")
     if action == "write" and len(args) == 2 and args[0].isdigit():
         number, rel = args
         if rel != INVENTORY:
             check_relative(rel, where=where)
-        source = staged / number
+        source = f"{root}/{JOURNAL}/{_STAGED}/{number}"
         if not os.path.lexists(source):
             return  # moved into place before the run stopped
-        _check_parents(root, rel, create=True)
-        os.replace(source, root / rel)
+        _check_parents(root, rel, create=True, known=known)
+        os.replace(source, f"{root}/{rel}")
     elif action == "remove" and len(args) == 1:
         (rel,) = args
         check_relative(rel, where=where)
-        if not _check_parents(root, rel):
+        if not _check_parents(root, rel, known=known):
             return
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(root / rel)
-        _remove_empty_parents(root, rel)
+            os.unlink(f"{root}/{rel}")
+        if _remove_empty_parents(root, rel):
+            known.clear()  # a folder checked before may be gone now
     else:
         raise errors.OutputError(f"{where}: not a step cfgsync writes; remove {root / JOURNAL} by hand")
 
 
-def _remove_empty_parents(root: Path, rel: str) -> None:
+def _remove_empty_parents(root: Path, rel: str) -> bool:
+    """Remove the folders ``rel`` leaves empty; True when any was removed."""
     parts = rel.split("/")[:-1]
+    removed = False
     while parts:
         try:
-            os.rmdir(root.joinpath(*parts))
+            os.rmdir(f"{root}/{'/'.join(parts)}")
         except OSError:
-            return  # not empty (a file of someone else's, or another copy): it stays
+            return removed  # not empty (a file of someone else's, or another copy): it stays
+        removed = True
         parts.pop()
+    return removed
