@@ -374,3 +374,30 @@ def test_an_input_it_may_not_read_is_an_error_not_a_traceback(shared_tmp: Path) 
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr
     assert f"error: {source}: cannot be read: Permission denied" in done.stderr
+
+
+def test_a_render_killed_while_finishing_another_is_finished_by_the_next(
+    tmp_path: Path, sources: tuple[Path, Path]
+) -> None:
+    v1, v2 = sources
+    want_v2 = expected_tree(tmp_path, v2)
+    out = tmp_path / "rendered"
+    render(v1, out)
+    assert render(v2, out, stop_at="committed").returncode == -signal.SIGKILL
+    # The next run is killed too, half-way through carrying out the first one's plan.
+    assert render(v2, out, stop_at="applied 2").returncode == -signal.SIGKILL
+
+    again = render(v2, out)
+
+    assert again.returncode == 0, again.stderr
+    assert contents(out) == want_v2
+
+
+def test_two_renders_into_one_directory_at_once_the_second_is_refused(tmp_path: Path) -> None:
+    out = tmp_path / "rendered"
+    tree.write_tree(out, [("web/configmap-a.yaml", "a\n")])
+
+    with tree_disk.locked(out), pytest.raises(errors.OutputError, match="another cfgsync render is writing"):
+        tree.write_tree(out, [("web/configmap-a.yaml", "b\n")])
+
+    assert (out / "web/configmap-a.yaml").read_text() == "a\n"
