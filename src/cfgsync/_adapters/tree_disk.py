@@ -266,10 +266,10 @@ class Journal:
         self.writes.append((number, rel))
 
     def commit(self, removals: list[str]) -> None:
-        """Write the plan (the commit point), then carry it out and delete the journal."""
-        if not self.writes:
-            self.folder.mkdir(mode=0o700)
-            (self.folder / _STAGED).mkdir(mode=0o700)
+        """Write the plan (the commit point), then carry it out and delete the journal.
+
+        The inventory is always among the staged files, so the journal's folder exists by now.
+        """
         # The inventory goes in last: until then, the old one still lists every file being removed.
         ordered = [w for w in self.writes if w[1] != INVENTORY]
         lines = [f"write\t{n}\t{rel}\n" for n, rel in ordered]
