@@ -45,6 +45,7 @@ BILLION_LAUGHS = "".join(
     for i in range(10)
 )
 DEEP = "[" * 5000 + "]" * 5000
+ALMOST_DEEP = "[" * 995 + "]" * 995  # within libyaml's limit, beyond what Python's stack can walk
 
 CASES = {
     "int tag": Case(secret_doc(f"token: !!int {VALUE}\n"), 8, "tagged !!int is not an integer"),
@@ -58,6 +59,9 @@ CASES = {
     "undefined alias": Case(secret_doc("token: *nothing\n"), 8, "alias"),
     "billion laughs": Case(secret_doc(BILLION_LAUGHS), None, "aliases expand this document"),
     "deep nesting": Case(secret_doc(f"token: {DEEP}\n"), 8, "nesting depth"),
+    "nesting within the parser's limit": Case(
+        secret_doc(f"token: {ALMOST_DEEP}\n"), 8, "deeper than 200 levels"
+    ),
     "metadata is a list": Case(
         "apiVersion: v1\nkind: ConfigMap\nmetadata: [a, b]\ndata: {a: b}\n", 1, "metadata", parsing=False
     ),

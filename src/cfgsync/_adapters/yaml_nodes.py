@@ -10,7 +10,8 @@ right there):
 - timestamps stay text, as Kubernetes keeps them;
 - aliases may not expand a document past :data:`MAX_EXPANDED_NODES` nodes, nor make it more than
   :data:`MAX_EXPANSION_RATIO` times its written size (a few hundred bytes of nested aliases would
-  otherwise expand to gigabytes in whatever walks the data next).
+  otherwise expand to gigabytes in whatever walks the data next), and no document may nest deeper
+  than :data:`MAX_DEPTH` levels.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ from cfgsync import errors
 
 MAX_EXPANDED_NODES: Final = 5_000_000
 """The most nodes a document may have once its aliases are expanded."""
+MAX_DEPTH: Final = 200
+"""The deepest a document may nest (a large CRD's schema is a few dozen levels). Deeper documents would
+exhaust Python's stack in whatever walks or writes them next."""
 MAX_EXPANSION_RATIO: Final = 10
 """Beyond its first 10,000 nodes, a document's aliases may not make it more than this many times larger."""
 _FREE_NODES: Final = 10_000
@@ -128,13 +132,14 @@ def nesting_error(name: str) -> errors.ManifestError:
 
 
 def check_expansion(node: Node, name: str) -> None:
-    """Raise :class:`ManifestError` when aliases would expand ``node`` too far, or refer to themselves."""
+    """Raise :class:`ManifestError` when aliases would expand ``node`` too far, or refer to themselves,
+    or when it nests deeper than :data:`MAX_DEPTH`."""
     expanded: dict[int, int] = {}
     open_nodes: set[int] = set()
     # Iterative post-order walk: each distinct node is counted once; an alias counts its whole subtree.
-    stack: list[tuple[Node, bool]] = [(node, False)]
+    stack: list[tuple[Node, bool, int]] = [(node, False, 0)]
     while stack:
-        current, done = stack.pop()
+        current, done, depth = stack.pop()
         key = id(current)
         if done:
             open_nodes.discard(key)
@@ -150,9 +155,16 @@ def check_expansion(node: Node, name: str) -> None:
                 f"{_at(current, name)}: a YAML alias refers to the node that contains it (recursive "
                 f"alias); write the value out"
             )
+        if depth > MAX_DEPTH:
+            raise errors.ManifestError(
+                f"{_at(current, name)}: the document nests deeper than {MAX_DEPTH} levels; Kubernetes "
+                f"objects never do: flatten it"
+            )
         open_nodes.add(key)
-        stack.append((current, True))
-        stack.extend((child, False) for child in _children(current) if id(child) not in expanded)
+        stack.append((current, True, depth))
+        children = _children(current)
+        child_depth = depth + 1 if isinstance(current, SequenceNode | MappingNode) else depth
+        stack.extend((child, False, child_depth) for child in children if id(child) not in expanded)
     if expanded[id(node)] > _FREE_NODES + MAX_EXPANSION_RATIO * len(expanded):
         raise _expansion_error(node, name)
 
