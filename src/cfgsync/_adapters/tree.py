@@ -13,6 +13,7 @@ nothing touches nothing at all.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -204,11 +205,18 @@ def write_tree(root: Path, files: Iterable[tuple[str, str]]) -> TreeResult:
     with tree_disk.os_errors(root):
         if os.path.lexists(root) and not root.is_dir():
             raise errors.OutputError(f"{root}: exists and is not a directory; choose a directory for -o")
+        created = not os.path.lexists(root)
         root.mkdir(parents=True, exist_ok=True)
-        with tree_disk.locked(root):
-            recovered = tree_disk.has_journal(root)
-            tree_disk.carry_out(root)
-            return _write(root, files, recovered=recovered)
+        try:
+            with tree_disk.locked(root):
+                recovered = tree_disk.has_journal(root)
+                tree_disk.carry_out(root)
+                return _write(root, files, recovered=recovered)
+        except BaseException:
+            if created:
+                with contextlib.suppress(OSError):
+                    root.rmdir()  # made for this render, which wrote nothing: leave no trace
+            raise
 
 
 def _write(root: Path, files: Iterable[tuple[str, str]], *, recovered: bool) -> TreeResult:
