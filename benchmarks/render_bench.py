@@ -3,7 +3,9 @@
 Measures, in one run:
 - the floor: PyYAML's libyaml dumper (CSafeDumper) dumping the same 100,000 manifests, in-process;
 - ``cfgsync render`` to stdout (YAML), ``--format json``, and ``-o DIR`` (first write and an unchanged
-  re-render), each as a fresh process: wall time and peak RSS.
+  re-render), each as a fresh process: wall time and peak RSS;
+- with ``--baseline-src DIR`` (the ``src/`` of another cfgsync version, e.g. from ``git archive``),
+  ``-o DIR`` by that version too, alternating with this one, for a before/after in one run.
 Prints a table and writes bench-results/render.json.
 """
 
@@ -71,7 +73,7 @@ def floor_seconds(manifests: list[cfgsync.Manifest]) -> float:
     return time.perf_counter() - start
 
 
-def timed_run(args: list[str], stdout: Any) -> tuple[float, float]:
+def timed_run(args: list[str], stdout: Any, pythonpath: str | None = None) -> tuple[float, float]:
     """Run ``cfgsync ARGS`` in a fresh process: (wall seconds, peak RSS MiB of that process)."""
     code = (
         "import resource, sys, runpy; sys.argv = ['cfgsync'] + sys.argv[1:];\n"
@@ -79,9 +81,15 @@ def timed_run(args: list[str], stdout: Any) -> tuple[float, float]:
         "finally:\n    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
         "    sys.stderr.write('PEAK_RSS_KB=%d\\n' % peak)"
     )
+    env = {**os.environ, **({"PYTHONPATH": pythonpath} if pythonpath is not None else {})}
     start = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-c", code, *args], stdout=stdout, stderr=subprocess.PIPE, text=True, check=False
+        [sys.executable, "-c", code, *args],
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+        check=False,
+        env=env,
     )
     wall = time.perf_counter() - start
     if done.returncode != 0:
@@ -97,7 +105,9 @@ def main() -> None:
     parser.add_argument("--sources", type=int, default=SOURCES)
     parser.add_argument("--namespaces", type=int, default=NAMESPACES)
     parser.add_argument("--results", type=Path, default=Path("bench-results"))
+    parser.add_argument("--baseline-src", type=Path, default=None, help="src/ of the version to compare with")
     options = parser.parse_args()
+    baseline: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         source = make_input(work, options.sources, options.namespaces)
@@ -113,6 +123,12 @@ def main() -> None:
             with open(os.devnull, "w") as sink:
                 yaml_wall, yaml_rss = timed_run(["render", str(source)], sink)
                 json_wall, json_rss = timed_run(["render", "--format", "json", str(source)], sink)
+            if options.baseline_src is not None:
+                old = work / "out-baseline"
+                args = ["render", str(source), "-o", str(old), "--allow-secrets"]
+                src = str(options.baseline_src.resolve())
+                baseline["dir"], _ = timed_run(args, subprocess.DEVNULL, src)
+                baseline["unchanged"], _ = timed_run(args, subprocess.DEVNULL, src)
             out = work / "out"
             dir_wall, dir_rss = timed_run(
                 ["render", str(source), "-o", str(out), "--allow-secrets"], subprocess.DEVNULL
@@ -138,6 +154,9 @@ def main() -> None:
         "render_dir_unchanged_seconds": round(again_wall, 3),
         "render_dir_unchanged_peak_rss_mib": round(again_rss, 1),
     }
+    if baseline:
+        rows["baseline_render_dir_seconds"] = round(baseline["dir"], 3)
+        rows["baseline_render_dir_unchanged_seconds"] = round(baseline["unchanged"], 3)
     options.results.mkdir(parents=True, exist_ok=True)
     (options.results / "render.json").write_text(json.dumps(rows, indent=2) + "\n")
     for key, value in rows.items():

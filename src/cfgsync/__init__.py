@@ -41,7 +41,16 @@ from cfgsync._core.rules import KeyTransforms, NamespaceTargets, Rule, rules_fro
 from cfgsync._core.selectors import LabelSelector
 from cfgsync._core.syncrule import rule_from_document
 from cfgsync._plugins.manager import PluginHooks
-from cfgsync.errors import ApplyError, CfgsyncError, ManifestError, PluginError, RuleError, SelectorError
+from cfgsync.errors import (
+    ApplyError,
+    CfgsyncError,
+    ManifestError,
+    OutputError,
+    PluginError,
+    RuleError,
+    SelectorError,
+    SettingsError,
+)
 from cfgsync.hookspecs import hookimpl, hookspec
 
 try:
@@ -71,6 +80,7 @@ __all__ = [
     "NamespaceName",
     "NamespaceTargets",
     "ObjectRef",
+    "OutputError",
     "Plan",
     "PlanSettings",
     "PluginError",
@@ -79,6 +89,7 @@ __all__ = [
     "Rule",
     "RuleError",
     "SelectorError",
+    "SettingsError",
     "Veto",
     "__version__",
     "apply_cluster",

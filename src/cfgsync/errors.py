@@ -11,9 +11,11 @@ __all__ = [
     "ApplyError",
     "CfgsyncError",
     "ManifestError",
+    "OutputError",
     "PluginError",
     "RuleError",
     "SelectorError",
+    "SettingsError",
 ]
 
 
@@ -40,7 +42,27 @@ class SelectorError(CfgsyncError):
 class RuleError(CfgsyncError):
     """A sync rule (annotation or ``SyncRule`` document) is invalid.
 
-    The message names the object and the annotation or field.
+    The message names the object and the annotation or field. ``field`` is the field path within the
+    object (``spec.keys.rename``, ``metadata.annotations``) when the error is about one field.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class SettingsError(CfgsyncError):
+    """A setting (command-line option, environment variable, plugin parameter, function config) is invalid.
+
+    The message names the setting as the user gave it and says which values are valid.
+    """
+
+
+class OutputError(CfgsyncError):
+    """Writing or reading a rendered tree failed: a file cfgsync may not touch, a file system error.
+
+    The message names the path and says how to fix it; the tree is left as it was, or with a journal
+    that the next ``render -o`` finishes or rolls back.
     """
 
 

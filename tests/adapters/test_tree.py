@@ -69,3 +69,13 @@ def test_directory_with_foreign_files_is_refused(tmp_path: Path) -> None:
 
 def test_copy_path_layout() -> None:
     assert tree.copy_path("team-a", "ConfigMap", "ca") == "team-a/configmap-ca.yaml"
+
+
+def test_a_failed_first_render_leaves_no_directory_behind(tmp_path: Path) -> None:
+    def files() -> object:
+        yield ("a/configmap-x.yaml", "x: 2\n")
+        raise errors.PluginError("a plugin failed half-way")
+
+    with pytest.raises(errors.PluginError):
+        tree.write_tree(tmp_path / "out", files())  # type: ignore[arg-type]
+    assert list(tmp_path.iterdir()) == []

@@ -131,3 +131,21 @@ def test_unknown_hook_in_a_plugin_is_refused() -> None:
 
 def test_builtin_is_always_loaded() -> None:
     assert "builtin" in load_plugins(only=()).names
+
+
+class Labeller:
+    """A transform that adds a label the API server would refuse."""
+
+    __name__ = "labeller"
+
+    @hookimpl
+    def cfgsync_transform_copy(self, copy: Copy) -> Copy:
+        return dataclasses.replace(copy, labels=frozen({**copy.labels, "team": "platform team"}))
+
+
+def test_a_plugin_giving_a_copy_an_invalid_label_is_a_problem_naming_it() -> None:
+    result = plan([source()], SPACES, extra_plugins=[Labeller()])
+
+    assert result.copies == ()
+    assert "plugin 'labeller' gave the copy invalid metadata" in result.problems[0].message
+    assert "metadata.labels.team value 'platform team' is invalid" in result.problems[0].message

@@ -110,13 +110,17 @@ def unmarked_rules(root: Path) -> list[str]:
     """YAML files under ``root`` holding a SyncRule while ``root`` has no marker (discovery misses them)."""
     if (root / MARKER).exists():
         return []
-    found = []
-    for path in yaml_input.files_of([str(root)]):
+    found: list[str] = []
+    try:
+        paths = yaml_input.files_of([str(root)])
+    except errors.ManifestError:
+        return found  # only a hint: generate reports what is wrong with the files
+    for path in paths:
         if path is None:
             continue
         try:
-            text = path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
+            text = yaml_input.read_text(path)
+        except errors.ManifestError:
             continue  # only a hint: generate reports unreadable files properly
         if _SYNC_RULE_LINE.search(text) and _CFGSYNC_API_LINE.search(text):
             found.append(path.relative_to(root).as_posix())
@@ -126,7 +130,9 @@ def unmarked_rules(root: Path) -> list[str]:
 def read_app(root: Path, *, app_namespace: str | None = None) -> AppInput:
     """Read the Application's manifests (as ``render`` does) and its ``cfgsync.yaml``."""
     marker = root / MARKER
-    files = [p for p in yaml_input.files_of([str(root)]) if p is not None and p != marker]
+    # Every file, the marker too, comes from one walk that refuses links out of the directory.
+    walked = [p for p in yaml_input.files_of([str(root)]) if p is not None]
+    files = [p for p in walked if p != marker]
     documents = yaml_input.read_documents([str(p) for p in files])
     items: list[streams.Item] = []
     planned: list[Document] = []
@@ -139,7 +145,7 @@ def read_app(root: Path, *, app_namespace: str | None = None) -> AppInput:
             explicit.add(str(_metadata(body).get("name")))
         if not _is_sync_rule(body):
             items.append(streams.Item(body=body, ref=streams.config_ref(planned_body)))
-    declared = _declared(marker) if marker.is_file() else ()
+    declared = _declared(marker) if marker in walked else ()
     return AppInput(
         items=tuple(items), documents=tuple(planned), declared=declared, explicit=frozenset(explicit)
     )

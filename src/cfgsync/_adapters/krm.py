@@ -1,25 +1,20 @@
 """The KRM function: a ``ResourceList`` in, the same items plus the copies out (kustomize, kpt).
 
-Does no I/O itself: it parses and writes the text the command line hands it. ruamel.yaml's
-round-trip mode reads and writes the list, so the input items go out exactly as they came: quoting,
-comments, and the bookkeeping annotations kustomize and kpt put on them (``config.k8s.io/id``,
+Does no I/O itself: it parses and writes the text the command line hands it. The input items go out
+as the very text they came as (:mod:`cfgsync._adapters.krm_text`): quoting, comments, and the
+bookkeeping annotations kustomize and kpt put on them (``config.k8s.io/id``,
 ``internal.config.kubernetes.io/*``) by which they recognise the items they sent.
 """
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
-from ruamel.yaml.scalarstring import LiteralScalarString
-
 from cfgsync import errors
-from cfgsync._adapters import streams, tree
-from cfgsync._core import inventory, planner, vocabulary
+from cfgsync._adapters import krm_text, streams, tree
+from cfgsync._core import inventory, planner, syncrule, validation, vocabulary
 from cfgsync._core.inventory import Document
 from cfgsync._core.model import ObjectRef, Plan
 
@@ -58,17 +53,23 @@ class Result:
     """The object it is about, when known."""
     file: tuple[str, int] | None = None
     """The item's ``config.kubernetes.io/path`` and index, when known."""
+    api_version: str = "v1"
+    """The apiVersion of ``ref`` (``cfgsync.io/v1alpha1`` for a SyncRule)."""
+    field: str | None = None
+    """The field path within the object the result is about (``spec.keys.rename``), when known."""
 
     def to_data(self) -> dict[str, object]:
         """The result as ResourceList data."""
         data: dict[str, object] = {"message": self.message, "severity": self.severity}
         if self.ref is not None:
             data["resourceRef"] = {
-                "apiVersion": "v1",
+                "apiVersion": self.api_version,
                 "kind": self.ref.kind,
                 "name": self.ref.name,
                 "namespace": self.ref.namespace,
             }
+        if self.field is not None:
+            data["field"] = {"path": self.field}
         if self.file is not None:
             data["file"] = {"path": self.file[0], "index": self.file[1]}
         return data
@@ -88,69 +89,51 @@ class FunctionOutput:
     """The results, also in ``text``."""
 
 
-def _yaml() -> YAML:
-    yaml = YAML(typ="rt")
-    yaml.preserve_quotes = True
-    yaml.width = 1 << 16  # never fold long values (certificates, JSON) across lines
-    return yaml
+Located = tuple[Document, ObjectRef | None, tuple[str, int] | None]
+"""An item as the planner reads it, its identity (ConfigMaps and Secrets) and its file."""
 
 
 def run_function(text: str, *, hooks: planner.CopyHooks) -> FunctionOutput:
     """Run the function on a ResourceList; raise :class:`ManifestError` when the input is no ResourceList."""
-    yaml = _yaml()
-    resource_list = _load(yaml, text)
-    items = resource_list.get("items") or []
-    if not isinstance(items, list) or not all(isinstance(i, Mapping) for i in items):
-        raise errors.ManifestError("ResourceList: items must be a list of objects")
-    settings, rule_docs = read_function_config(_plain(resource_list.get("functionConfig")))
-    located = [_locate(index, item) for index, item in enumerate(items)]
+    parsed = krm_text.parse(text)
+    api_version, kind = parsed.values.get("apiVersion"), parsed.values.get("kind")
+    if kind != "ResourceList" or api_version not in API_VERSIONS:
+        raise errors.ManifestError(
+            f"stdin holds {api_version}/{kind}, not a ResourceList ({' or '.join(API_VERSIONS)}); run "
+            f"cfgsync krm as a kustomize or kpt function, which sends one"
+        )
+    settings, rule_docs = read_function_config(_plain(parsed.values.get("functionConfig")))
+    located = [_locate(index, item) for index, item in enumerate(parsed.items)]
     documents = [doc for doc, _, _ in located] + rule_docs
+    rule_refs = _rule_refs(documents)
     try:
         found = inventory.build_inventory(documents)
     except errors.ManifestError as exc:
-        return _answer(yaml, resource_list, items, _blame(located, exc), copies=())
+        results = _blame([*located, *((doc, None, None) for doc in rule_docs)], exc)
+        return _answer(parsed, parsed.items, results, copies=())
     plan = planner.plan_copies(
         found.objects, found.namespaces, found.objects, rules=found.rules, settings=settings, hooks=hooks
     )
-    results = _plan_results(plan, {ref: file for _, ref, file in located if ref is not None})
+    results = _plan_results(plan, {ref: file for _, ref, file in located if ref is not None}, rule_refs)
     if any(r.severity == "error" for r in results):
-        return _answer(yaml, resource_list, items, results, copies=())
-    emitted = streams.carry_out(
-        (streams.Item(body=item, ref=ref) for item, (_, ref, _) in zip(items, located, strict=True)), plan
-    )
+        return _answer(parsed, parsed.items, results, copies=())
+    stream = [streams.Item(body=doc.body, ref=ref) for doc, ref, _ in located]
+    by_identity = {id(entry): item for entry, item in zip(stream, parsed.items, strict=True)}
+    emitted = streams.carry_out(stream, plan)
     copies = [_with_bookkeeping(manifest, original) for manifest, original in emitted.copies]
-    kept = [item.body for item in emitted.kept]
-    return _answer(yaml, resource_list, kept, results, copies=copies)
+    kept = [by_identity[id(entry)] for entry in emitted.kept]
+    return _answer(parsed, kept, results, copies=copies)
 
 
 def _plain(value: object) -> object:
-    """ruamel's round-trip values as plain data (the core reads str, int, bool, lists and dicts)."""
+    """Constructed YAML as the plain data the core reads (str, int, bool, float, None, lists, dicts)."""
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_plain(v) for v in value]
-    for plain in (bool, str, int, float):
-        # ruamel's scalar types subclass these; bool first, since bool is an int.
-        if isinstance(value, plain):
-            return plain(value)
-    return value if value is None else str(value)
-
-
-def _load(yaml: YAML, text: str) -> Any:
-    try:
-        resource_list = yaml.load(text)
-    except YAMLError as exc:
-        raise errors.ManifestError(f"ResourceList on stdin: malformed YAML: {exc}") from exc
-    if not isinstance(resource_list, Mapping):
-        raise errors.ManifestError(
-            "stdin holds no ResourceList; run cfgsync krm as a kustomize or kpt function, which sends one"
-        )
-    if resource_list.get("kind") != "ResourceList" or resource_list.get("apiVersion") not in API_VERSIONS:
-        raise errors.ManifestError(
-            f"stdin holds {resource_list.get('apiVersion')}/{resource_list.get('kind')}, not a ResourceList "
-            f"({' or '.join(API_VERSIONS)})"
-        )
-    return resource_list
+    if value is None or isinstance(value, bool | str | int | float):
+        return value
+    return str(value)
 
 
 def read_function_config(config: object) -> tuple[planner.PlanSettings, list[Document]]:
@@ -166,11 +149,17 @@ def read_function_config(config: object) -> tuple[planner.PlanSettings, list[Doc
         if not isinstance(data, Mapping):
             raise errors.ManifestError(f"{where}: data must be a mapping")
         _only(data, _CONFIGMAP_KEYS, f"{where} data")
+        spelled = validation.SettingNames(
+            cluster_name=f"{where} data.cluster-name",
+            source_namespace=f"{where} data.source-namespace",
+            excluded_namespaces=f"{where} data.exclude-namespaces",
+        )
         return _settings(
             data.get("cluster-name"),
             data.get("source-namespace"),
             [p.strip() for p in str(data.get("exclude-namespaces", "")).split(",") if p.strip()],
             where=f"{where} data",
+            spelled=spelled,
         ), []
     if kind == SETTINGS_KIND and api_version == vocabulary.SYNC_RULE_API_VERSION:
         spec = config.get("spec") or {}
@@ -187,7 +176,14 @@ def read_function_config(config: object) -> tuple[planner.PlanSettings, list[Doc
         for doc in docs:
             if doc.body.get("kind") != vocabulary.SYNC_RULE_KIND:
                 raise errors.ManifestError(f"{doc.where}: must be a {vocabulary.SYNC_RULE_KIND}")
-        settings = _settings(spec.get("clusterName"), spec.get("sourceNamespace"), exclude, where=where)
+        spelled = validation.SettingNames(
+            cluster_name=f"{where} spec.clusterName",
+            source_namespace=f"{where} spec.sourceNamespace",
+            excluded_namespaces=f"{where} spec.excludeNamespaces",
+        )
+        settings = _settings(
+            spec.get("clusterName"), spec.get("sourceNamespace"), exclude, where=where, spelled=spelled
+        )
         return settings, docs
     raise errors.ManifestError(
         f"{where}: {api_version}/{kind} is not understood; use a {vocabulary.SYNC_RULE_API_VERSION} "
@@ -204,19 +200,31 @@ def _only(mapping: Mapping[str, object], allowed: frozenset[str], where: str) ->
         )
 
 
-def _settings(cluster: object, source: object, exclude: Sequence[str], *, where: str) -> planner.PlanSettings:
+def _settings(
+    cluster: object,
+    source: object,
+    exclude: Sequence[str],
+    *,
+    where: str,
+    spelled: validation.SettingNames,
+) -> planner.PlanSettings:
     for name, value in (("cluster name", cluster), ("source namespace", source)):
         if value is not None and not isinstance(value, str):
-            raise errors.ManifestError(f"{where}: the {name} must be a string, got {value!r}")
-    return planner.PlanSettings(
+            raise errors.ManifestError(f"{where}: the {name} must be a string, got {type(value).__name__}")
+    settings = planner.PlanSettings(
         cluster_name=str(cluster or ""),
         source_namespace=str(source) if source else None,
         excluded_namespaces=tuple(exclude),
     )
+    validation.check_settings(settings, spelled)
+    return settings
 
 
-def _item_file(item: Mapping[str, Any]) -> tuple[str, int] | None:
-    annotations = (item.get("metadata") or {}).get("annotations") or {}
+def _item_file(body: Mapping[str, Any]) -> tuple[str, int] | None:
+    meta = body.get("metadata")
+    annotations = meta.get("annotations") if isinstance(meta, Mapping) else None
+    if not isinstance(annotations, Mapping):
+        return None
     path = annotations.get(INTERNAL_PATH) or annotations.get(PATH)
     if not path:
         return None
@@ -224,9 +232,15 @@ def _item_file(item: Mapping[str, Any]) -> tuple[str, int] | None:
     return str(path), int(index) if str(index).isdigit() else 0
 
 
-def _locate(index: int, item: Mapping[str, Any]) -> tuple[Document, ObjectRef | None, tuple[str, int] | None]:
+def _locate(index: int, item: krm_text.Item) -> Located:
     """The item as cfgsync plans with it (bookkeeping annotations left out), its identity and file."""
-    body = _plain(item)
+    if item.body is None:
+        # Not a kind the planner reads: its kind and namespace are all it needs (a namespace that
+        # objects live in is taken to exist).
+        where_ns: dict[str, object] = {"namespace": item.namespace} if item.namespace else {}
+        stub = {"apiVersion": item.api_version, "kind": item.kind, "metadata": where_ns}
+        return Document(body=stub, where=f"items[{index}]"), None, None
+    body = _plain(item.body)
     assert isinstance(body, dict)
     meta = body.get("metadata")
     if isinstance(meta, dict) and isinstance(meta.get("annotations"), dict):
@@ -234,9 +248,29 @@ def _locate(index: int, item: Mapping[str, Any]) -> tuple[Document, ObjectRef | 
         # taken by kustomize for the source itself.
         kept = {k: v for k, v in meta["annotations"].items() if not is_bookkeeping(k)}
         body = {**body, "metadata": {**meta, "annotations": kept}}
-    file = _item_file(item)
+    file = _item_file(item.body)
     where = f"items[{index}]" + (f" ({file[0]})" if file else "")
     return Document(body=body, where=where), streams.config_ref(body), file
+
+
+def _rule_ref(doc: Document) -> ObjectRef | None:
+    """A SyncRule document's identity (kind, namespace, name), when it has one."""
+    body = doc.body
+    if body.get("kind") != vocabulary.SYNC_RULE_KIND:
+        return None
+    meta = body.get("metadata")
+    meta = meta if isinstance(meta, Mapping) else {}
+    return ObjectRef(
+        kind=vocabulary.SYNC_RULE_KIND,
+        namespace=str(meta.get("namespace", "")),
+        name=str(meta.get("name", "")),
+    )
+
+
+def _rule_refs(documents: Sequence[Document]) -> dict[str, ObjectRef]:
+    """SyncRules by the subject their plan problems carry (``SyncRule ns/name``)."""
+    refs = (_rule_ref(doc) for doc in documents)
+    return {f"SyncRule {ref.namespace}/{ref.name}": ref for ref in refs if ref is not None}
 
 
 def is_bookkeeping(key: str) -> bool:
@@ -244,24 +278,57 @@ def is_bookkeeping(key: str) -> bool:
     return key in _BOOKKEEPING_KEYS or key.startswith(_BOOKKEEPING_PREFIXES)
 
 
-def _blame(
-    located: Sequence[tuple[Document, ObjectRef | None, tuple[str, int] | None]], exc: errors.ManifestError
-) -> list[Result]:
-    """One error result per invalid item, found by reading each alone; else the whole message."""
+def _blame(located: Sequence[Located], exc: errors.ManifestError) -> list[Result]:
+    """One error result per invalid item, found by reading each alone; else the whole message.
+
+    A SyncRule's result names the rule (``resourceRef``) and the field that is wrong (``field``).
+    """
     results: list[Result] = []
     for doc, ref, file in located:
+        rule = _rule_ref(doc)
         try:
-            inventory.build_inventory([doc])
-        except errors.ManifestError as single:
+            if rule is not None and str(doc.body.get("apiVersion", "")).startswith(vocabulary.PREFIX):
+                syncrule.rule_from_document(doc.body, where=doc.where)
+            else:
+                inventory.build_inventory([doc])
+        except errors.RuleError as single:
+            results.append(
+                Result(
+                    severity="error",
+                    message=str(single),
+                    ref=rule,
+                    api_version=str(doc.body.get("apiVersion", "")),
+                    field=single.field,
+                    file=file,
+                )
+            )
+        except errors.CfgsyncError as single:
             results.append(Result(severity="error", message=str(single), ref=ref, file=file))
     return results or [Result(severity="error", message=str(exc))]
 
 
-def _plan_results(plan: Plan, files: Mapping[ObjectRef, tuple[str, int] | None]) -> list[Result]:
-    results = [
-        Result(severity="error", message=p.message, ref=p.ref, file=files.get(p.ref) if p.ref else None)
-        for p in plan.problems
-    ]
+def _plan_results(
+    plan: Plan, files: Mapping[ObjectRef, tuple[str, int] | None], rules: Mapping[str, ObjectRef]
+) -> list[Result]:
+    results: list[Result] = []
+    for problem in plan.problems:
+        rule = next((ref for subject, ref in rules.items() if problem.subject.startswith(subject)), None)
+        if rule is not None:
+            results.append(
+                Result(
+                    severity="error",
+                    message=str(problem),
+                    ref=rule,
+                    api_version=vocabulary.SYNC_RULE_API_VERSION,
+                )
+            )
+        else:
+            ref = problem.ref
+            results.append(
+                Result(
+                    severity="error", message=problem.message, ref=ref, file=files.get(ref) if ref else None
+                )
+            )
     results += [
         Result(severity="warning", message=f"conflict: {c.reason}", ref=c.ref, file=files.get(c.ref))
         for c in plan.conflicts
@@ -293,38 +360,20 @@ def _with_bookkeeping(manifest: Mapping[str, Any], original: streams.Item | None
         # and kyaml rejects a list where the two disagree.
         annotations.update({PATH: path, INDEX: "0", INTERNAL_PATH: path, INTERNAL_INDEX: "0"})
     meta["annotations"] = annotations
-    copy: dict[str, Any] = _literal({**manifest, "metadata": meta})
+    copy: dict[str, Any] = {**manifest, "metadata": meta}
     return copy
 
 
-def _literal(value: object) -> Any:
-    """Plain data with multi-line strings in literal block style (CA bundles stay readable)."""
-    if isinstance(value, Mapping):
-        return {k: _literal(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_literal(v) for v in value]
-    if isinstance(value, str) and "\n" in value:
-        return LiteralScalarString(value)
-    return value
-
-
 def _answer(
-    yaml: YAML,
-    resource_list: Any,
-    kept: Sequence[Any],
+    parsed: krm_text.ResourceListText,
+    kept: Sequence[krm_text.Item],
     results: Sequence[Result],
     *,
     copies: Sequence[Mapping[str, Any]],
 ) -> FunctionOutput:
-    resource_list["items"] = [*kept, *copies]
-    if results:
-        resource_list["results"] = [r.to_data() for r in results]
-    elif "results" in resource_list:
-        del resource_list["results"]
-    out = io.StringIO()
-    yaml.dump(resource_list, out)
+    text = krm_text.write(parsed, kept, copies, [r.to_data() for r in results])
     return FunctionOutput(
-        text=out.getvalue(),
+        text=text,
         failed=any(r.severity == "error" for r in results),
         copies=len(copies),
         results=tuple(results),

@@ -1,39 +1,37 @@
-"""Writing rendered copies into a directory tree, atomically and without touching unchanged files.
+"""Writing rendered copies into a directory tree: crash-safe, in place, without touching unchanged files.
 
-I/O: reads and writes files. Layout (documented in docs/git.md)::
+I/O: reads and writes files (through :mod:`cfgsync._adapters.tree_disk`). Layout (docs/git.md)::
 
-    DIR/.cfgsync                     marker: this directory is written by cfgsync
+    DIR/.cfgsync                     inventory: the files below that cfgsync wrote
     DIR/<namespace>/<kind>-<name>.yaml   one copy per file, kind in lower case
     DIR/kustomization.yaml           optional (--kustomization): every file above, sorted
 
-The new tree is staged beside DIR; unchanged files are hard-linked into it (same inode, same mtime),
-then the staged tree takes DIR's place. Nothing in DIR changes until everything has been staged,
-and a run that changes nothing touches nothing at all.
+Changed files are staged in a journal inside DIR and then renamed into place, one file at a time;
+DIR itself is never replaced, and files cfgsync did not write are never touched. A run that changes
+nothing touches nothing at all.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-import shutil
-import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 from cfgsync import errors
-from cfgsync._adapters import output
+from cfgsync._adapters import output, tree_disk
 from cfgsync._core import manifests
 from cfgsync._core.model import Copy, ObjectRef
 
-MARKER = ".cfgsync"
-"""The file that marks a directory as cfgsync's own output."""
+MARKER = tree_disk.INVENTORY
+"""The inventory that marks a directory as cfgsync's output and lists the files it wrote there."""
 KUSTOMIZATION: Final = "kustomization.yaml"
 """The optional kustomization listing every file of the tree."""
 _SHOWN: Final = 5  # refused Secrets named in the error; the rest are counted
 Replacer = Callable[[Copy], Mapping[str, object] | None]
 """Gives the object to write instead of a copy (the ``cfgsync_tree_object`` hook), or None."""
-_MARKER_TEXT = "This directory is written by `cfgsync render -o`; files in it are replaced on every render.\n"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -46,6 +44,8 @@ class TreeResult:
     """Files left exactly as they were."""
     removed: int
     """Files of copies that no longer exist."""
+    recovered: bool = False
+    """True when an earlier render had stopped half-way and this one first finished or rolled it back."""
 
 
 def copy_path(namespace: str, kind: str, name: str) -> str:
@@ -146,85 +146,106 @@ class FileChange:
     """The new text; None when the file would be removed."""
 
 
+def _text(data: bytes | None) -> str | None:
+    return None if data is None else data.decode("utf-8", errors="replace")
+
+
 def diff_tree(root: Path, files: Iterable[tuple[str, str]]) -> tuple[FileChange, ...]:
-    """What :func:`write_tree` would change in ``root``, sorted by path; reads only."""
-    before = _existing_files(root) - {MARKER}
-    changes: list[FileChange] = []
-    for rel, new in files:
-        old = (root / rel).read_text(encoding="utf-8", errors="replace") if rel in before else None
-        before.discard(rel)
-        if old != new:
-            changes.append(FileChange(path=rel, old=old, new=new))
-    for rel in before:
-        changes.append(
-            FileChange(path=rel, old=(root / rel).read_text(encoding="utf-8", errors="replace"), new=None)
-        )
+    """What :func:`write_tree` would change in ``root``, sorted by path; reads only, never follows a link."""
+    root = Path(os.path.abspath(root))
+    if not os.path.lexists(root):
+        return tuple(FileChange(path=rel, old=None, new=new) for rel, new in sorted(files))
+    with tree_disk.os_errors(root):
+        if not root.is_dir():
+            raise errors.OutputError(f"{root}: exists and is not a directory; name the rendered tree")
+        if tree_disk.has_journal(root):
+            raise errors.OutputError(
+                f"{root}: a render into it stopped half-way ({tree_disk.JOURNAL} is there); run "
+                f"`cfgsync render -o {root}` to finish it, then diff again"
+            )
+        owned = _owned(root)
+        changes: list[FileChange] = []
+        for rel, new in files:
+            tree_disk.check_relative(rel, where=str(root))
+            old = tree_disk.read_file(root, rel)
+            if old is not None and rel not in owned:
+                raise _foreign(root, rel)
+            owned.discard(rel)
+            if _text(old) != new:
+                changes.append(FileChange(path=rel, old=_text(old), new=new))
+        for rel in owned:
+            old = tree_disk.read_file(root, rel)
+            if old is not None:
+                changes.append(FileChange(path=rel, old=_text(old), new=None))
     return tuple(sorted(changes, key=lambda change: change.path))
 
 
-def _existing_files(root: Path) -> set[str]:
-    if not root.exists():
+def _owned(root: Path) -> set[str]:
+    owned = tree_disk.read_inventory(root)
+    if owned is None:
+        tree_disk.require_unclaimed(root)
         return set()
-    if not root.is_dir():
-        raise errors.CfgsyncError(f"{root}: exists and is not a directory; choose a directory for -o")
-    # os.walk rather than Path.rglob: a tree of 100,000 copies is walked in a fraction of the memory.
-    found: set[str] = set()
-    for folder, folders, filenames in os.walk(root):
-        prefix = os.path.relpath(folder, root)
-        prefix = "" if prefix == "." else prefix.replace(os.sep, "/") + "/"
-        found.update(prefix + filename for filename in filenames)
-        # A link to a directory is not walked into, but it is something in the tree all the same.
-        found.update(prefix + name for name in folders if os.path.islink(os.path.join(folder, name)))
-    if found and MARKER not in found:
-        raise errors.CfgsyncError(
-            f"{root}: holds files cfgsync did not write (no {MARKER} marker); render into a new or empty "
-            f"directory, so that no file of yours is replaced or removed"
-        )
-    return found
+    return owned
+
+
+def _foreign(root: Path, rel: str) -> errors.OutputError:
+    return errors.OutputError(
+        f"{root / rel}: a file cfgsync did not write (it is not in {root / MARKER}) is where a copy goes; "
+        f"move it away, or render elsewhere. cfgsync never replaces files it did not write"
+    )
 
 
 def write_tree(root: Path, files: Iterable[tuple[str, str]]) -> TreeResult:
-    """Make ``root`` hold exactly ``files`` (relative path, text) plus the marker."""
-    root = root.absolute()
-    before = _existing_files(root)
-    root.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.staging-", dir=root.parent))
+    """Make ``root`` hold ``files`` (relative path, text) among whatever else is there that is not cfgsync's.
+
+    ``root`` is made if missing and never replaced (a link stays a link, a mount point works, its mode,
+    owner and group stay). Files of an earlier render that are no longer wanted are removed.
+    """
+    root = Path(os.path.abspath(root))
+    with tree_disk.os_errors(root):
+        if os.path.lexists(root) and not root.is_dir():
+            raise errors.OutputError(f"{root}: exists and is not a directory; choose a directory for -o")
+        created = not os.path.lexists(root)
+        root.mkdir(parents=True, exist_ok=True)
+        try:
+            with tree_disk.locked(root):
+                recovered = tree_disk.has_journal(root)
+                tree_disk.carry_out(root)
+                return _write(root, files, recovered=recovered)
+        except BaseException:
+            if created:
+                with contextlib.suppress(OSError):
+                    root.rmdir()  # made for this render, which wrote nothing: leave no trace
+            raise
+
+
+def _write(root: Path, files: Iterable[tuple[str, str]], *, recovered: bool) -> TreeResult:
+    inventory = tree_disk.read_file(root, MARKER)
+    owned = _owned(root)
+    journal = tree_disk.Journal(root=root)
     written = unchanged = 0
     try:
-        wanted = {MARKER}
-        for rel, text in [(MARKER, _MARKER_TEXT), *files]:
-            wanted.add(rel)
+        wanted: list[str] = []
+        for rel, text in files:
+            tree_disk.check_relative(rel, where=str(root))
             data = text.encode()
-            target = staging / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            old = root / rel
-            if rel in before and old.stat().st_size == len(data) and old.read_bytes() == data:
-                os.link(old, target)
-                unchanged += 1 if rel != MARKER else 0
+            old = tree_disk.read_file(root, rel, known=journal.known)
+            if rel not in owned and old is not None:
+                raise _foreign(root, rel)
+            wanted.append(rel)
+            if old == data:
+                unchanged += 1
             else:
-                target.write_bytes(data)
-                written += 1 if rel != MARKER else 0
-        removed = len(before - wanted)
-        if written == 0 and removed == 0 and (MARKER in before):
-            shutil.rmtree(staging)
-            return TreeResult(written=0, unchanged=unchanged, removed=0)
-        _swap(staging, root)
+                journal.stage(rel, data)
+                written += 1
+        removals = sorted(owned - set(wanted))
+        listing = tree_disk.inventory_text(wanted).encode()
+        if written == 0 and not removals and inventory == listing:
+            return TreeResult(written=0, unchanged=unchanged, removed=0, recovered=recovered)
+        journal.stage(MARKER, listing)
+        journal.commit(removals)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        if not journal.committed:
+            journal.discard()
         raise
-    return TreeResult(written=written, unchanged=unchanged, removed=removed)
-
-
-def _swap(staging: Path, root: Path) -> None:
-    if not root.exists():
-        staging.rename(root)
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{root.name}.old-", dir=root.parent))
-    old.rmdir()
-    root.rename(old)
-    try:
-        staging.rename(root)
-    except OSError:
-        old.rename(root)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
+    return TreeResult(written=written, unchanged=unchanged, removed=len(removals), recovered=recovered)

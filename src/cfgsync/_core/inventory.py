@@ -54,6 +54,8 @@ def build_inventory(documents: Iterable[Document], *, implied_namespaces: bool =
     mentioned: set[str] = set()
     for doc in documents:
         kind = doc.body.get("kind")
+        if not isinstance(kind, str):
+            kind = None  # not an object of a kind cfgsync reads (and a mapping is no set member)
         try:
             ident = _identity(doc.body)
             if ident[1] and names.is_namespace_name(ident[1]):

@@ -118,6 +118,32 @@ def _mapping(value: object, field: str, where: str) -> Mapping[str, object]:
     return value
 
 
+def check_metadata(labels: Mapping[str, str], annotations: Mapping[str, str], *, subject: str) -> None:
+    """Raise :class:`ManifestError` for label or annotation keys and label values the API server refuses.
+
+    Annotation values are never shown: they may hold anything, a Secret's last applied state included.
+    """
+    for key, value in labels.items():
+        problem = names.key_problem(key)
+        if problem is not None:
+            raise _fail(subject, f"metadata.labels key {key!r} is invalid: {problem}. Fix the label")
+        problem = names.label_value_problem(value)
+        if problem is not None:
+            raise _fail(subject, f"metadata.labels.{key} value {value!r} is invalid: {problem}. Fix it")
+    size = 0
+    for key, value in annotations.items():
+        problem = names.key_problem(key)
+        if problem is not None:
+            raise _fail(subject, f"metadata.annotations key {key!r} is invalid: {problem}. Fix the key")
+        size += len(key.encode()) + len(value.encode())
+    if size > names.ANNOTATIONS_MAX_BYTES:
+        raise _fail(
+            subject,
+            f"metadata.annotations hold {size} bytes, over the {names.ANNOTATIONS_MAX_BYTES} the API server "
+            f"accepts; remove large annotations (kubectl.kubernetes.io/last-applied-configuration is one)",
+        )
+
+
 def describe(raw: Mapping[str, object], where: str) -> str:
     """``Kind namespace/name (where)`` for a raw object, as far as it can be read."""
     meta = raw.get("metadata")
@@ -136,9 +162,11 @@ def parse_namespace(raw: Mapping[str, object], *, where: str = "") -> Namespace:
             subject, f"metadata.name {name!r} is not a valid namespace name (lower-case, digits, '-')"
         )
     status = _mapping(raw.get("status"), "status", subject)
+    labels = _str_map(meta, "labels", subject)
+    check_metadata(labels, {}, subject=subject)
     return Namespace(
         name=name,
-        labels=frozen(_str_map(meta, "labels", subject)),
+        labels=frozen(labels),
         terminating=status.get("phase") == "Terminating",
     )
 
@@ -160,6 +188,12 @@ def parse_config_object(raw: Mapping[str, object], *, where: str = "") -> Config
     if not names.is_namespace_name(namespace):
         raise _fail(subject, f"metadata.namespace {namespace!r} is not a valid namespace name")
     data = _str_map(raw, "data", subject)
+    if kind == "Secret" and raw.get("binaryData") is not None:
+        raise _fail(
+            subject,
+            "a Secret has no binaryData field (that is a ConfigMap's); the API server would drop or refuse "
+            "it. Move its base64 values to data",
+        )
     binary = _str_map(raw, "binaryData", subject) if kind == "ConfigMap" else {}
     secret_type: str | None = None
     if kind == "Secret":
@@ -178,10 +212,12 @@ def parse_config_object(raw: Mapping[str, object], *, where: str = "") -> Config
     if immutable is not None and not isinstance(immutable, bool):
         raise _fail(subject, f"immutable must be true or false, got {immutable!r}")
     uid, version = meta.get("uid"), meta.get("resourceVersion")
+    labels, annotations = _str_map(meta, "labels", subject), _str_map(meta, "annotations", subject)
+    check_metadata(labels, annotations, subject=subject)
     return ConfigObject(
         ref=ObjectRef(kind=kind, namespace=namespace, name=name),
-        labels=frozen(_str_map(meta, "labels", subject)),
-        annotations=frozen(_str_map(meta, "annotations", subject)),
+        labels=frozen(labels),
+        annotations=frozen(annotations),
         data=frozen(data),
         binary_data=frozen(binary),
         type=secret_type,

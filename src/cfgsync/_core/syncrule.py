@@ -6,12 +6,15 @@ Every error names the document and the field path, e.g. ``spec.keys.rename.tls.c
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import TypeVar
 
 from cfgsync import errors
 from cfgsync._core import names, rules, vocabulary
 from cfgsync._core.model import SOURCE_KINDS, ObjectRef
 from cfgsync._core.selectors import LabelSelector
+
+T = TypeVar("T")
 
 _SPEC_FIELDS = frozenset(
     {"source", "namespaces", "namespaceSelector", "excludeNamespaces", "keys", "copyName"}
@@ -27,7 +30,16 @@ class _Doc:
         self.subject = subject
 
     def fail(self, path: str, message: str) -> errors.RuleError:
-        return errors.RuleError(f"{self.subject}: {path}: {message}")
+        return errors.RuleError(f"{self.subject}: {path}: {message}", field=path)
+
+    def checked(self, path: str, check: Callable[[], T]) -> T:
+        """``check()``, its :class:`RuleError` given the field path ``path``."""
+        try:
+            return check()
+        except errors.RuleError as exc:
+            if exc.field is not None:
+                raise
+            raise errors.RuleError(str(exc), field=path) from exc
 
     def mapping(self, value: object, path: str) -> Mapping[str, object]:
         if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
@@ -90,12 +102,18 @@ def rule_from_document(document: Mapping[str, object], *, where: str = "") -> ru
         patterns = doc.strings(spec["namespaces"], "spec.namespaces")
         if not patterns:
             raise doc.fail("spec.namespaces", "is empty; list names or globs, or ['*'] for every namespace")
-        rules.check_namespace_patterns(patterns, where=f"{doc.subject}: spec.namespaces")
+        doc.checked(
+            "spec.namespaces",
+            lambda: rules.check_namespace_patterns(patterns or (), where=f"{doc.subject}: spec.namespaces"),
+        )
     selector = _selector(doc, spec["namespaceSelector"]) if "namespaceSelector" in spec else None
     if patterns is None and selector is None:
         raise doc.fail("spec", "set namespaces (['*'] for every namespace) or namespaceSelector")
     exclude = doc.strings(spec.get("excludeNamespaces", []), "spec.excludeNamespaces")
-    rules.check_namespace_patterns(exclude, where=f"{doc.subject}: spec.excludeNamespaces")
+    doc.checked(
+        "spec.excludeNamespaces",
+        lambda: rules.check_namespace_patterns(exclude, where=f"{doc.subject}: spec.excludeNamespaces"),
+    )
 
     keys = doc.mapping(spec.get("keys", {}), "spec.keys")
     doc.only(keys, _KEYS_FIELDS, "spec.keys")
@@ -110,13 +128,23 @@ def rule_from_document(document: Mapping[str, object], *, where: str = "") -> ru
         origin=doc.subject,
         targets=rules.NamespaceTargets(names=patterns, selector=selector, exclude=exclude),
         keys=rules.KeyTransforms(
-            include=rules.check_key_patterns(include, where=f"{key_where}.include"),
-            exclude=rules.check_key_patterns(excluded_keys, where=f"{key_where}.exclude"),
-            rename=rules.check_renames(renames, where=f"{key_where}.rename"),
+            include=doc.checked(
+                "spec.keys.include", lambda: rules.check_key_patterns(include, where=f"{key_where}.include")
+            ),
+            exclude=doc.checked(
+                "spec.keys.exclude",
+                lambda: rules.check_key_patterns(excluded_keys, where=f"{key_where}.exclude"),
+            ),
+            rename=doc.checked(
+                "spec.keys.rename", lambda: rules.check_renames(renames, where=f"{key_where}.rename")
+            ),
         ),
         copy_name=(
-            rules.check_copy_name(
-                doc.string(copy_name, "spec.copyName"), where=f"{doc.subject}: spec.copyName"
+            doc.checked(
+                "spec.copyName",
+                lambda: rules.check_copy_name(
+                    doc.string(copy_name, "spec.copyName"), where=f"{doc.subject}: spec.copyName"
+                ),
             )
             if copy_name is not None
             else None

@@ -12,6 +12,7 @@ from typing import Any, TypeGuard
 import pluggy
 
 from cfgsync import errors, hookspecs
+from cfgsync._core import manifests
 from cfgsync._core.model import ConfigObject, Copy, Namespace, Veto
 from cfgsync._core.rules import Rule
 from cfgsync._plugins import builtin
@@ -70,6 +71,13 @@ class PluginHooks:
                     f"plugin {impl.plugin_name!r} moved the copy {copy.ref} to another namespace or source; "
                     f"a transform may change the name and content only"
                 )
+            if result.labels is not copy.labels or result.annotations is not copy.annotations:
+                try:
+                    manifests.check_metadata(result.labels, result.annotations, subject=str(result.ref))
+                except errors.ManifestError as exc:
+                    raise errors.PluginError(
+                        f"plugin {impl.plugin_name!r} gave the copy invalid metadata: {exc}"
+                    ) from exc
             copy = result
         return copy
 

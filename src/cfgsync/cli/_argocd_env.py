@@ -15,7 +15,7 @@ from typing import Final
 
 from cfgsync import errors
 from cfgsync._adapters import argocd
-from cfgsync._core import planner
+from cfgsync._core import planner, validation
 
 PARAMETERS_ENV: Final = "ARGOCD_APP_PARAMETERS"
 """JSON list of ``{"name": ..., "string" | "array" | "map": ...}``; ``null`` when the Application has a
@@ -163,6 +163,15 @@ def read_environment(environ: Mapping[str, str]) -> ArgoEnvironment:
         cluster_name=str(values["cluster-name"]),
         source_namespace=str(values["source-namespace"]) or None,
         excluded_namespaces=exclude if isinstance(exclude, tuple) else (exclude,),
+    )
+    spelled = {p.name: f"setting {p.name} (plugin parameter {p.name} or env {p.env})" for p in PARAMETERS}
+    validation.check_settings(
+        plan,
+        validation.SettingNames(
+            cluster_name=spelled["cluster-name"],
+            source_namespace=spelled["source-namespace"],
+            excluded_namespaces=spelled["exclude-namespaces"],
+        ),
     )
     settings = argocd.AppSettings(
         plan=plan,

@@ -14,7 +14,7 @@ import click
 
 import cfgsync
 from cfgsync import errors
-from cfgsync._core import diagnostics, guard, planner
+from cfgsync._core import diagnostics, guard, planner, validation
 from cfgsync._core.model import Plan
 
 T = TypeVar("T")
@@ -47,10 +47,12 @@ def plugins() -> cfgsync.PluginHooks:
 def settings(
     cluster_name: str, source_namespace: str | None, exclude: tuple[str, ...]
 ) -> planner.PlanSettings:
-    """Planner settings from the common options."""
-    return planner.PlanSettings(
+    """Planner settings from the common options; raises :class:`SettingsError` naming an invalid one."""
+    plan_settings = planner.PlanSettings(
         cluster_name=cluster_name, source_namespace=source_namespace, excluded_namespaces=exclude
     )
+    validation.check_settings(plan_settings)
+    return plan_settings
 
 
 def warn(plan: Plan, *, strict: bool) -> None:

@@ -16,7 +16,7 @@ import click
 
 import cfgsync
 from cfgsync import errors
-from cfgsync._adapters import argocd, krm, output, tree
+from cfgsync._adapters import argocd, krm, output, tree, yaml_input
 from cfgsync.cli import _argocd_env
 from cfgsync.cli._common import fail, plan_paths, plugins, settings, warn, with_common
 from cfgsync.cli.render import tree_files
@@ -94,7 +94,7 @@ def krm_command() -> None:
     SyncSettings, or a ConfigMap). Problems are reported in the ResourceList's results.
     """
     try:
-        result = krm.run_function(sys.stdin.read(), hooks=plugins())
+        result = krm.run_function(yaml_input.read_stdin(sys.stdin), hooks=plugins())
     except errors.CfgsyncError as exc:
         fail(exc)
     sys.stdout.write(result.text)

@@ -68,6 +68,8 @@ def render(
         if output_dir is not None:
             files = tree_files(copies, found, hooks, allow_secrets=allow_secrets, kustomization=kustomization)
             result = tree.write_tree(output_dir, files)
+            if result.recovered:
+                click.echo(f"{output_dir}: finished an interrupted render first (from its journal)", err=True)
             counts = f"{result.written} written, {result.unchanged} unchanged, {result.removed} removed"
             click.echo(f"{output_dir}: {counts}", err=True)
             return
