@@ -27,6 +27,7 @@ from cfgsync._core.model import (
     ConfigObject,
     Conflict,
     Copy,
+    LeftAlone,
     Namespace,
     NamespaceName,
     ObjectRef,
@@ -35,6 +36,7 @@ from cfgsync._core.model import (
     Veto,
 )
 from cfgsync._core.planner import PlanSettings
+from cfgsync._core.policy import Policy, Refusal, build_policy
 from cfgsync._core.rules import KeyTransforms, NamespaceTargets, Rule, rules_from_annotations
 from cfgsync._core.selectors import LabelSelector
 from cfgsync._core.syncrule import rule_from_document
@@ -62,6 +64,7 @@ __all__ = [
     "Inventory",
     "KeyTransforms",
     "LabelSelector",
+    "LeftAlone",
     "Manifest",
     "ManifestError",
     "Namespace",
@@ -72,13 +75,16 @@ __all__ = [
     "PlanSettings",
     "PluginError",
     "PluginHooks",
+    "Policy",
     "Problem",
+    "Refusal",
     "Rule",
     "RuleError",
     "SelectorError",
     "Veto",
     "__version__",
     "build_inventory",
+    "build_policy",
     "check_plan",
     "copy_manifests",
     "explain_namespace",
