@@ -79,6 +79,7 @@ class Controller:
             cluster_name=settings.plan.cluster_name,
             source_namespace=settings.plan.source_namespace,
             on_change=self._enqueue,
+            policy=settings.plan.policy,
         )
         self.leading = threading.Event()
         self.writer = Writer(
@@ -100,6 +101,8 @@ class Controller:
             if settings.contexts_kubeconfig
             else None
         )
+        if self.contexts is not None:
+            self.contexts.source_namespaces = lambda: self.store.namespaces
         extra: list[ExtraPlanner] = [self.contexts] if self.contexts is not None else []
         self.events = EventRecorder(kube, instance=identity)
         self.first_pass = FirstPass(settings.delete_guard, managed=lambda: self.store.managed_copies)

@@ -80,6 +80,8 @@ class Reconciler:
         self.first_pass = first_pass
         self._busy: set[ObjectRef] = set()
         self._busy_lock = threading.Lock()
+        self._left_alone: dict[ObjectRef, frozenset[ObjectRef]] = {}
+        metrics.left_alone.set_function(lambda: float(sum(len(v) for v in dict(self._left_alone).values())))
 
     def reconcile(self, key: ObjectRef) -> Result:
         """Make the copies of ``key`` (and of the sources competing with it) match the plan."""
@@ -141,6 +143,13 @@ class Reconciler:
                 competitors = set(inputs.owners)
                 for ref in wanted:
                     competitors |= self.store.claims.get(ref, set())
+                # Before creating a copy, plan the sources of the same name elsewhere alongside (they
+                # want copies of that name too), so the arbitration rule, not the order of reconciles,
+                # decides who has it.
+                for kind, name in {(a.ref.kind, a.ref.name) for a in plan.of_kind(ActionKind.CREATE)}:
+                    competitors |= {
+                        r for r in self.store.holders(kind, name)[1] if r in self.store.source_versions
+                    }
             competitors -= group
             # A plugin may rename a copy onto a name no candidate covered: look there too.
             unseen = {
@@ -224,12 +233,11 @@ class Reconciler:
         for conflict in plan.conflicts:
             for source in conflict.sources:
                 if source in claims:
-                    claims[source].add(conflict.ref)
+                    if source != conflict.winner:  # the winner holds the copy: it claims nothing
+                        claims[source].add(conflict.ref)
                     self._event(inputs, source, "CopyConflict", conflict.reason)
         self.store.record_claims({s: frozenset(refs) for s, refs in claims.items()})
-        for problem in plan.problems:
-            if problem.ref is not None:
-                self._event(inputs, problem.ref, "InvalidRule", problem.message)
+        self._report_policy(plan, inputs, group)
         for outcome in outcomes:
             if not outcome.ok:
                 reason = "CopyForbidden" if outcome.forbidden else "CopyFailed"
@@ -244,6 +252,31 @@ class Reconciler:
                     f"{outcome.action.ref}: {outcome.action.reason}",
                     warning=False,
                 )
+
+    def _report_policy(self, plan: Plan, inputs: _Inputs, group: set[ObjectRef]) -> None:
+        """Warnings (sources the policy refuses) as Events on the source; copies the policy leaves alone
+        logged when first seen, an Event on each, and counted. Invalid rules too, as Events."""
+        for problem in plan.problems:
+            if problem.ref is not None:
+                self._event(inputs, problem.ref, "InvalidRule", problem.message)
+        for warning in plan.warnings:
+            if warning.ref is not None and warning.ref in group:
+                self._event(inputs, warning.ref, "SyncWarning", warning.message)
+        found: dict[ObjectRef, set[ObjectRef]] = {ref: set() for ref in group}
+        for left in plan.left_alone:
+            if left.source not in found:
+                continue
+            found[left.source].add(left.ref)
+            if left.ref not in self._left_alone.get(left.source, frozenset()):
+                log.warning("%s", left, extra={"copy": str(left.ref), "source": str(left.source)})
+            copy = inputs.existing.get(left.ref)
+            if copy is not None:
+                self.events.warning(copy, "CopyLeftAlone", f"copy of {left.source} left alone: {left.reason}")
+        for source, refs in found.items():
+            if refs:
+                self._left_alone[source] = frozenset(refs)
+            else:
+                self._left_alone.pop(source, None)
 
     def _write_through(self, outcome: Outcome) -> None:
         """Record a write at once, so its echo from the watch is recognised and not planned again."""

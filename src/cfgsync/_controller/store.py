@@ -22,6 +22,7 @@ from typing import Any
 from cfgsync._adapters.kube import view
 from cfgsync._core import origin
 from cfgsync._core.model import ConfigObject, Namespace, ObjectRef, Problem
+from cfgsync._core.policy import DEFAULT_POLICY, Policy
 from cfgsync._core.rules import Rule
 
 NameKey = tuple[str, str]
@@ -78,9 +79,11 @@ class Store:
         cluster_name: str,
         source_namespace: str | None = None,
         on_change: Callable[[Iterable[ObjectRef]], None] = lambda refs: None,
+        policy: Policy = DEFAULT_POLICY,
     ) -> None:
         self.cluster_name = cluster_name
         self.source_namespace = source_namespace
+        self.policy = policy
         self.on_change = on_change
         self.lock = threading.RLock()
         self.namespaces: dict[str, Namespace] = {}
@@ -177,7 +180,7 @@ class Store:
 
     def put_copy(self, raw: Mapping[str, Any], *, written: ConfigObject | None = None) -> None:
         """A copy was added or changed (from the watch), or written by this controller (``written``)."""
-        obj = written if written is not None else view.observed_copy(raw, self.interner)
+        obj = written if written is not None else view.observed_copy(raw, self.interner, policy=self.policy)
         if not origin.is_copy(obj.ref, obj.labels, self.cluster_name):
             # A source kubed marked with its own origin: the metadata watch holds it as a source.
             with self.lock:

@@ -16,6 +16,7 @@ from cfgsync._adapters.kube import resources, view
 from cfgsync._adapters.kube.connection import JSON, METADATA_LIST, ApiError, Json, Kube
 from cfgsync._core import origin, syncrule, vocabulary
 from cfgsync._core.model import ConfigObject, Namespace, ObjectRef, Problem
+from cfgsync._core.policy import DEFAULT_POLICY, Policy
 from cfgsync._core.rules import Rule
 
 PAGE_SIZE: Final = 500
@@ -136,8 +137,13 @@ class ClusterState:
     """Invalid SyncRules."""
 
 
-def read_cluster(kube: Kube, *, cluster_name: str, source_namespace: str | None = None) -> ClusterState:
-    """Read namespaces, SyncRules, sources and copies: the one-shot input of ``cfgsync apply``."""
+def read_cluster(
+    kube: Kube, *, cluster_name: str, source_namespace: str | None = None, policy: Policy = DEFAULT_POLICY
+) -> ClusterState:
+    """Read namespaces, SyncRules, sources and copies: the one-shot input of ``cfgsync apply``.
+
+    ``policy`` says which labels and annotations copies never carry, which the view of a copy shows.
+    """
     namespaces = {
         ns.name: ns
         for ns in map(
@@ -162,7 +168,7 @@ def read_cluster(kube: Kube, *, cluster_name: str, source_namespace: str | None 
         for raw in list_all(
             kube, resource.collection(), label_selector=COPY_SELECTOR, kind=resource.kind
         ).items:
-            copy = view.observed_copy(raw, interner)
+            copy = view.observed_copy(raw, interner, policy=policy)
             if origin.owner_of(copy, cluster_name) is not None:
                 copies[copy.ref] = copy
         existing.extend(copies.values())

@@ -6,7 +6,9 @@ desired copy. Server-side apply never removes labels or annotations that other f
 write again, forever. The planner is therefore shown a *view* of each observed copy: its data,
 binaryData, type and immutable in full (a copy's payload must equal the source's, so a key added by
 hand is removed), but only the labels and annotations that cfgsync's field manager owns, plus kubed's
-origin labels and annotation. Objects without managedFields are shown whole.
+origin labels and annotation, plus any key a copy must never carry (the GitOps tools' ownership marks and
+the operator's keys to strip: whoever wrote them, the planner removes them). Objects without
+managedFields are shown whole.
 
 Large values are shared: copies of one source carry equal mappings, so an :class:`Interner` lets
 thousands of cached copies point at one data mapping instead of one each.
@@ -21,6 +23,7 @@ from typing import Any, Final
 
 from cfgsync._core import manifests, origin, rules, vocabulary
 from cfgsync._core.model import ConfigObject, Namespace, ObjectRef, frozen
+from cfgsync._core.policy import DEFAULT_POLICY, Policy
 
 MANAGER: Final = "cfgsync"
 """cfgsync's field manager name, for server-side apply and every other write."""
@@ -94,6 +97,7 @@ def namespace_of(raw: Mapping[str, Any]) -> Namespace:
         name=sys.intern(str(meta.get("name", ""))),
         labels=frozen(string_map(meta, "labels")),
         terminating=phase == "Terminating" or bool(meta.get("deletionTimestamp")),
+        accept_from=manifests.accept_from(string_map(meta, "annotations")),
     )
 
 
@@ -120,7 +124,9 @@ def owned_keys(
     return frozenset(labels), frozenset(annotations)
 
 
-def observed_copy(raw: Mapping[str, Any], interner: Interner | None = None) -> ConfigObject:
+def observed_copy(
+    raw: Mapping[str, Any], interner: Interner | None = None, *, policy: Policy = DEFAULT_POLICY
+) -> ConfigObject:
     """The planner's view of an existing copy (see the module docstring)."""
     obj = manifests.parse_config_object(raw)
     owned = owned_keys(metadata(raw))
@@ -129,8 +135,10 @@ def observed_copy(raw: Mapping[str, Any], interner: Interner | None = None) -> C
         show_annotations = owned[1] | ALWAYS_SHOWN_ANNOTATIONS
         obj = dataclasses.replace(
             obj,
-            labels=frozen({k: v for k, v in obj.labels.items() if k in show_labels}),
-            annotations=frozen({k: v for k, v in obj.annotations.items() if k in show_annotations}),
+            labels=frozen({k: v for k, v in obj.labels.items() if k in show_labels or policy.strips(k)}),
+            annotations=frozen(
+                {k: v for k, v in obj.annotations.items() if k in show_annotations or policy.strips(k)}
+            ),
         )
     return interner.intern(obj) if interner is not None else obj
 
