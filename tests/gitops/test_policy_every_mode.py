@@ -297,3 +297,16 @@ def test_the_krm_function_refuses_invalid_policy_settings(
 
     assert result.returncode == 1
     assert message in result.stderr
+
+
+@pytest.mark.parametrize("command", ["render", "explain", "diff", "apply", "run"])
+def test_every_command_refuses_an_invalid_policy_flag_before_doing_anything(
+    tree: Path, tmp_path: Path, command: str
+) -> None:
+    extra = {"explain": ["-n", "team-a"], "diff": ["--against", str(tmp_path)]}.get(command, [])
+    paths = [str(tree)] if command in {"render", "explain", "diff"} else []
+
+    result = run([command, *paths, *extra, "--allow-sources-from-selector", "env in ("], tmp_path)
+
+    assert result.returncode == 1, result.stderr
+    assert "error: command line: allow-sources-from-selector: bad label selector" in result.stderr

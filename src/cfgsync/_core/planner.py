@@ -147,8 +147,16 @@ def plan_copies(
     warnings.extend(refused_warnings(refused, rules))
     warnings.extend(_excluded_by_name(found, settings.excluded_namespaces))
     warnings.extend(marked_by_another_cluster(sources, settings.cluster_name))
-    allowed = [ns for ns in spaces if not any(fnmatchcase(ns.name, p) for p in settings.excluded_namespaces)]
     policy = settings.policy
+    # Namespaces every source is refused (excluded, or system namespaces) are left out once, here;
+    # consent depends on the source, so it is checked per copy, and only in consent mode.
+    allowed = [
+        ns
+        for ns in spaces
+        if not any(fnmatchcase(ns.name, p) for p in settings.excluded_namespaces)
+        and not policy.leaves_alone(ns.name)
+    ]
+    consent = policy.require_consent
 
     def targets(rule: Rule, source: ConfigObject) -> Iterator[Namespace]:
         return (
@@ -156,7 +164,7 @@ def plan_copies(
             for ns in allowed
             if ns.name != source.ref.namespace
             and rule.targets.selects(ns)
-            and policy.target_refusal(source.ref, ns) is None
+            and (not consent or policy.target_refusal(source.ref, ns) is None)
         )
 
     wanted, vetoes = desired_copies(
@@ -294,18 +302,32 @@ def complete_plan(
     says ``existing`` is in another cluster than the sources (``sync-contexts``).
     """
     observed = {obj.ref: obj for obj in existing if obj.ref.kind in SOURCE_KINDS}
-    owners = {ref: origin.owner_of(obj, cluster_name, elsewhere=elsewhere) for ref, obj in observed.items()}
-    held = Counter((owner, ref.kind, ref.name) for ref, owner in owners.items() if owner is not None)
+
+    def owner_of(obj: ConfigObject) -> ObjectRef | None:
+        return origin.owner_of(obj, cluster_name, elsewhere=elsewhere)
+
+    held: Counter[tuple[ObjectRef, str, str]] | None = None  # counted when first needed
     actions: list[Action] = []
     conflicts: list[Conflict] = []
     left_alone: list[LeftAlone] = []
     for ref, candidates in wanted.items():
         found = observed.get(ref)
-        owner = owners.get(ref)
+        owner = owner_of(found) if found is not None else None
+        if (
+            len(candidates) == 1
+            and (owner is None or owner == candidates[0].source)
+            and (found is None or owner)
+        ):
+            actions.append(_compare(candidates[0], found))  # the common case: one source, its own copy
+            continue
         if found is not None and owner is None:
             conflicts.append(_unmanaged_conflict(ref, candidates, found))
             continue
-        contenders = sorted({c.source for c in candidates}, key=lambda s: (s.namespace, s.name, s.kind))
+        contenders = (
+            [candidates[0].source]
+            if len(candidates) == 1
+            else sorted({c.source for c in candidates}, key=lambda s: (s.namespace, s.name, s.kind))
+        )
         if found is not None and owner is not None and owner not in contenders:
             # A copy belongs to one source for its whole life: a stale copy is deleted by the usual
             # path, and only then may another source create its own there (on the next pass).
@@ -315,7 +337,10 @@ def complete_plan(
             )
             conflicts.append(_stale_conflict(ref, contenders, owner))
             continue
-        winner = arbitrate(ref, contenders, owner=owner, held=held)
+        if owner is None and len(contenders) > 1 and held is None:
+            owners = ((owner_of(obj), r) for r, obj in observed.items())
+            held = Counter((o, r.kind, r.name) for o, r in owners if o is not None)
+        winner = arbitrate(ref, contenders, owner=owner, held=held or {})
         mine = [c for c in candidates if c.source == winner]
         if len(mine) > 1:
             conflicts.append(_double_conflict(ref, candidates))
@@ -324,8 +349,10 @@ def complete_plan(
         if len(contenders) > 1:
             conflicts.append(_contest(ref, candidates, winner, kept=owner is not None))
     for ref, obj in observed.items():
-        owner = owners[ref]
-        if owner is None or ref in wanted:
+        if ref in wanted:
+            continue
+        owner = owner_of(obj)
+        if owner is None:
             continue
         if policy.leaves_alone(ref.namespace):
             left_alone.append(_left_alone(ref, owner))
