@@ -29,6 +29,7 @@ from cfgsync._core.model import (
     ConfigObject,
     Conflict,
     Copy,
+    LeftAlone,
     Namespace,
     NamespaceName,
     ObjectRef,
@@ -37,6 +38,7 @@ from cfgsync._core.model import (
     Veto,
 )
 from cfgsync._core.planner import PlanSettings
+from cfgsync._core.policy import Policy, Refusal, build_policy
 from cfgsync._core.rules import KeyTransforms, NamespaceTargets, Rule, rules_from_annotations
 from cfgsync._core.selectors import LabelSelector
 from cfgsync._core.syncrule import rule_from_document
@@ -74,6 +76,7 @@ __all__ = [
     "Inventory",
     "KeyTransforms",
     "LabelSelector",
+    "LeftAlone",
     "Manifest",
     "ManifestError",
     "Namespace",
@@ -85,7 +88,9 @@ __all__ = [
     "PlanSettings",
     "PluginError",
     "PluginHooks",
+    "Policy",
     "Problem",
+    "Refusal",
     "Rule",
     "RuleError",
     "SelectorError",
@@ -94,6 +99,7 @@ __all__ = [
     "__version__",
     "apply_cluster",
     "build_inventory",
+    "build_policy",
     "check_plan",
     "copy_manifests",
     "explain_namespace",

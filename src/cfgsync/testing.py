@@ -19,9 +19,20 @@ UPDATE_GOLDEN_ENV = "CFGSYNC_UPDATE_GOLDEN"
 """Set to 1 to rewrite golden files instead of comparing with them."""
 
 
-def namespace(name: str, labels: Mapping[str, str] | None = None, *, terminating: bool = False) -> Namespace:
-    """A namespace with optional labels."""
-    return Namespace(name=name, labels=frozen(labels), terminating=terminating)
+def namespace(
+    name: str,
+    labels: Mapping[str, str] | None = None,
+    *,
+    terminating: bool = False,
+    accept_from: Iterable[str] | None = None,
+) -> Namespace:
+    """A namespace with optional labels (and, for consent mode, the source namespaces it accepts)."""
+    return Namespace(
+        name=name,
+        labels=frozen(labels),
+        terminating=terminating,
+        accept_from=tuple(accept_from) if accept_from is not None else None,
+    )
 
 
 def config_map(

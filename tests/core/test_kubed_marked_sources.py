@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from cfgsync import ActionKind, ConfigObject, ObjectRef, PlanSettings, explain_namespace
+from cfgsync import ActionKind, ConfigObject, ObjectRef, PlanSettings, Policy, explain_namespace
 from cfgsync._core import contexts, origin
 from cfgsync._core.model import frozen
 from cfgsync._plugins.manager import load_plugins
@@ -71,6 +71,9 @@ def kubed_copy(source: ConfigObject, namespace_name: str, data: dict[str, str] |
     )
 
 
+SYSTEM = {"kube-system", "kube-public", "kube-node-lease"}
+
+
 def test_a_source_marked_by_kubed_keeps_every_copy_kubed_made() -> None:
     source = marked_source()
     copies = [kubed_copy(source, ns.name) for ns in SPACES if ns.name != "demo"]
@@ -79,9 +82,24 @@ def test_a_source_marked_by_kubed_keeps_every_copy_kubed_made() -> None:
 
     assert result.of_kind(ActionKind.DELETE) == ()
     assert result.of_kind(ActionKind.CREATE) == ()
-    assert {a.ref.namespace for a in result.actions} == {ns.name for ns in SPACES} - {"demo"}
+    # kubed's copies in the system namespaces are left as they are (and reported), not managed.
+    assert {a.ref.namespace for a in result.actions} == {ns.name for ns in SPACES} - {"demo"} - SYSTEM
+    assert {x.ref.namespace for x in result.left_alone} == SYSTEM
     assert not any(a.ref == source.ref for a in result.actions)  # the source itself is never touched
     assert result.conflicts == ()
+
+
+def test_with_system_namespaces_allowed_every_copy_kubed_made_is_managed() -> None:
+    source = marked_source()
+    copies = [kubed_copy(source, ns.name) for ns in SPACES if ns.name != "demo"]
+    settings = PlanSettings(cluster_name=CLUSTER, policy=Policy(allow_system_namespaces=True))
+
+    result = plan([source, *copies], SPACES, existing=[source, *copies], settings=settings)
+
+    assert result.of_kind(ActionKind.DELETE) == ()
+    assert result.of_kind(ActionKind.CREATE) == ()
+    assert {a.ref.namespace for a in result.actions} == {ns.name for ns in SPACES} - {"demo"}
+    assert result.left_alone == ()
 
 
 def test_stale_and_hand_edited_copies_of_a_marked_source_are_put_right_in_place() -> None:
@@ -167,7 +185,7 @@ def test_a_long_source_name_marked_by_kubed_is_a_source() -> None:
 
     result = plan([source], SPACES, settings=SETTINGS)
 
-    assert len(result.copies) == len(SPACES) - 1
+    assert len(result.copies) == len(SPACES) - 1 - len(SYSTEM)  # not its own, nor a system namespace
 
 
 def test_an_object_marked_as_its_own_origin_is_never_overwritten_as_a_copy() -> None:

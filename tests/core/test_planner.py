@@ -140,37 +140,48 @@ def test_unmanaged_object_with_the_copy_name_is_a_conflict_and_untouched() -> No
     assert not any(a.ref == mine.ref for a in result.actions)
 
 
-def test_copies_of_two_live_sources_with_one_name_collide() -> None:
+def test_copies_of_two_live_sources_with_one_name_collide_and_the_owner_keeps_it() -> None:
     other = config_map("other", "omni", annotations={KUBED: ""})
     spaces = [*SPACES, namespace("other")]
     foreign = copy_object(plan([other], spaces), "a")
     result = plan([omni(), other], spaces, existing=[foreign])
     conflicts = {str(c.ref): c for c in result.conflicts}
     assert set(conflicts["ConfigMap a/omni"].sources) == {omni().ref, other.ref}
-    assert not any(a.ref == foreign.ref for a in result.actions)
+    assert conflicts["ConfigMap a/omni"].winner == other.ref  # demo sorts first, but other holds it
+    (action,) = [a for a in result.actions if a.ref == foreign.ref]
+    assert action.source == other.ref
+    assert action.kind is ActionKind.UNCHANGED
 
 
-def test_stale_copy_of_a_deleted_source_is_taken_over() -> None:
+def test_stale_copy_of_a_deleted_source_is_deleted_first_never_taken_over() -> None:
     other = config_map("other", "omni", {"old": "value"}, annotations={KUBED: ""})
     spaces = [*SPACES, namespace("other")]
     stale = copy_object(plan([other], spaces), "a")
     result = plan([omni()], spaces, existing=[stale])
     (action,) = [a for a in result.actions if a.ref == stale.ref]
-    assert action.kind is ActionKind.UPDATE
-    assert action.reason.startswith("takes over a stale copy of ConfigMap other/omni")
-    assert action.desired is not None
-    assert action.desired.source == omni().ref
+    assert action.kind is ActionKind.DELETE
+    assert action.source == other.ref
+    assert action.reason == "its source ConfigMap other/omni no longer exists"
+    (conflict,) = [c for c in result.conflicts if c.ref == stale.ref]
+    assert conflict.sources == (omni().ref,)
+    assert conflict.winner is None
+    assert "deleted first" in conflict.reason
+    # Once the stale copy is gone, the next pass creates the new source's own.
+    after = plan([omni()], spaces)
+    (create,) = [a for a in after.actions if a.ref == stale.ref]
+    assert (create.kind, create.source) == (ActionKind.CREATE, omni().ref)
 
 
-def test_two_rules_for_one_copy_are_reported_with_both_sources() -> None:
+def test_two_sources_for_one_new_copy_the_first_by_namespace_and_name_has_it() -> None:
     one = config_map(
         "x", "shared", annotations={"cfgsync.io/namespaces": "a", "cfgsync.io/copy-name": "same"}
     )
     two = config_map("y", "other", annotations={"cfgsync.io/namespaces": "a", "cfgsync.io/copy-name": "same"})
     result = plan([one, two], [namespace("a"), namespace("x"), namespace("y")])
-    assert result.copies == ()
+    assert [c.source for c in result.copies] == [one.ref]
     (conflict,) = result.conflicts
     assert conflict.sources == (one.ref, two.ref)
+    assert conflict.winner == one.ref
     assert "ConfigMap x/shared" in conflict.reason
     assert "ConfigMap y/other" in conflict.reason
 

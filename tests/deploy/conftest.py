@@ -9,7 +9,11 @@ import pytest
 
 import gotools
 from deploy.chart import Helm
-from live.conftest import core, make_namespace  # noqa: F401 -- the live tests' fixtures, shared here
+from live.conftest import (  # noqa: F401 -- the live tests' fixtures, shared here
+    core,
+    make_namespace,
+    second_control_plane,
+)
 
 TOOLS = {"helm": gotools.HELM, "kustomize": gotools.KUSTOMIZE}
 """Fixture name -> the Go tool it provides."""

@@ -24,6 +24,8 @@ _PLURALS = {
     "Role": "roles",
     "RoleBinding": "rolebindings",
     "Deployment": "deployments",
+    "ValidatingAdmissionPolicy": "validatingadmissionpolicies",
+    "ValidatingAdmissionPolicyBinding": "validatingadmissionpolicybindings",
 }
 """The kinds the chart renders by default (the ServiceMonitor needs prometheus-operator's CRDs)."""
 

@@ -117,7 +117,7 @@ def test_cluster_role_grants_exactly_what_the_controller_uses(helm: Helm) -> Non
     docs = documents(helm.template())
     rules = {
         (group, resource, tuple(rule["verbs"]))
-        for rule in find(docs, "ClusterRole")["rules"]
+        for rule in find(docs, "ClusterRole", "cfgsync")["rules"]
         for group in rule["apiGroups"]
         for resource in rule["resources"]
     }
@@ -129,9 +129,52 @@ def test_cluster_role_grants_exactly_what_the_controller_uses(helm: Helm) -> Non
         ("", "namespaces", watch),
         ("", "events", ("create",)),
         ("cfgsync.io", "syncrules", watch),
+        ("cfgsync.io", "copies", ("manage",)),  # checked by the admission policy, not served
     }
     binding = find(docs, "ClusterRoleBinding")
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "cfgsync", "namespace": "cfgsync"}]
+
+
+def test_a_cluster_role_to_grant_writing_copies_to_others_is_shipped_unbound(helm: Helm) -> None:
+    docs = documents(helm.template())
+
+    writer = find(docs, "ClusterRole", "cfgsync-copy-writer")
+    assert writer["rules"] == [{"apiGroups": ["cfgsync.io"], "resources": ["copies"], "verbs": ["manage"]}]
+    assert [b["roleRef"]["name"] for b in docs if b["kind"] == "ClusterRoleBinding"] == ["cfgsync"]
+
+
+def test_the_admission_policy_guards_origin_labels_by_default(helm: Helm) -> None:
+    docs = documents(helm.template())
+
+    policy = find(docs, "ValidatingAdmissionPolicy")
+    binding = find(docs, "ValidatingAdmissionPolicyBinding")
+    assert policy["apiVersion"] == binding["apiVersion"] == "admissionregistration.k8s.io/v1"
+    assert binding["spec"] == {"policyName": policy["metadata"]["name"], "validationActions": ["Deny"]}
+    assert policy["spec"]["failurePolicy"] == "Fail"
+    (rule,) = policy["spec"]["matchConstraints"]["resourceRules"]
+    assert (rule["operations"], rule["resources"]) == (["CREATE", "UPDATE"], ["configmaps", "secrets"])
+    conditions = {c["name"]: c["expression"] for c in policy["spec"]["matchConditions"]}
+    assert "check('manage')" in conditions["may-not-manage-copies"]
+    assert ".resource('copies')" in conditions["may-not-manage-copies"]
+
+
+def test_protecting_copies_adds_a_second_policy_exempting_the_namespace_controller(helm: Helm) -> None:
+    docs = documents(helm.template("-f", str(CUSTOM_VALUES), release="sync", namespace="platform"))
+
+    policies = {d["metadata"]["name"]: d for d in docs if d["kind"] == "ValidatingAdmissionPolicy"}
+    bindings = {d["spec"]["policyName"] for d in docs if d["kind"] == "ValidatingAdmissionPolicyBinding"}
+    assert set(policies) == bindings == {"config-syncer-origin", "config-syncer-copies"}
+    copies = policies["config-syncer-copies"]["spec"]
+    assert copies["matchConstraints"]["resourceRules"][0]["operations"] == ["UPDATE", "DELETE"]
+    exempt = next(c["expression"] for c in copies["matchConditions"] if c["name"] == "not-exempt")
+    assert "'system:serviceaccount:kube-system:namespace-controller'" in exempt
+    assert "'system:serviceaccount:ops:janitor'" in exempt
+
+
+def test_without_the_admission_policy_nothing_of_it_is_rendered(helm: Helm) -> None:
+    docs = documents(helm.template("--set", "admissionPolicy.enabled=false"))
+
+    assert not [d for d in docs if d["kind"].startswith("ValidatingAdmissionPolicy")]
 
 
 def test_leader_election_gets_one_lease_in_the_release_namespace(helm: Helm) -> None:
@@ -166,6 +209,15 @@ def test_config_values_become_kubed_compatible_flags(helm: Helm) -> None:
     assert "--cluster-name=prod-eu" in args
     assert "--config-source-namespace=platform" in args
     assert "--kubeconfig-file=/etc/cfgsync/contexts/kubeconfig" in args
+    assert {
+        "--allow-system-namespaces",
+        "--deny-source-type=kubernetes.io/tls",
+        "--allow-sources-from=platform",
+        "--allow-sources-from=shared-*",
+        "--allow-sources-from-selector=cfgsync.example.com/sources=allowed",
+        "--require-consent",
+        "--strip-metadata=example.com/*",
+    } <= set(args)
     # kubed's chart wrote additional options without dashes; they come last, so they win.
     assert args[-2:] == ["--resync-period=1m", "--workers=4"]
 

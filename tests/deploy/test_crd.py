@@ -64,6 +64,7 @@ def test_documented_syncrule_is_stored_as_written_and_cfgsync_accepts_it(
     rule = syncrule.rule_from_document(stored)
     assert rule.source.namespace == namespace
     assert rule.copy_name == body["spec"]["copyName"]
+    assert rule.strip_metadata == tuple(body["spec"]["stripMetadata"])
 
 
 @pytest.mark.usefixtures("crd")

@@ -220,7 +220,10 @@ class restricted_access:  # noqa: N801 -- used as a context manager, like contex
         syncrules = client.V1PolicyRule(
             api_groups=["cfgsync.io"], resources=["syncrules"], verbs=["get", "list", "watch"]
         )
-        rules = [read, syncrules]
+        # As the chart grants too: the chart's admission policy (installed in this shared API server by
+        # the deploy tests) lets only holders of this permission write origin labels.
+        copies = client.V1PolicyRule(api_groups=["cfgsync.io"], resources=["copies"], verbs=["manage"])
+        rules = [read, syncrules, copies]
         if self.events:
             rules.append(client.V1PolicyRule(api_groups=[""], resources=["events"], verbs=["create"]))
         self.rbac.create_cluster_role(

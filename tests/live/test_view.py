@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from cfgsync._adapters.kube import view
+from cfgsync._core.policy import Policy
 
 ORIGIN = {
     "kubed.appscode.com/origin.name": "omni",
@@ -136,3 +137,23 @@ def test_interning_keeps_every_field() -> None:
         "resource_version", "api_version", "content_digest", "where",
     }  # fmt: skip
     assert view.Interner().intern(obj) == obj
+
+
+def test_a_namespace_carries_its_consent_annotation() -> None:
+    meta = {"name": "team-a", "annotations": {"cfgsync.io/accept-from": "platform, infra-*", "x": "y"}}
+
+    assert view.namespace_of({"metadata": meta}).accept_from == ("platform", "infra-*")
+    assert view.namespace_of({"metadata": {"name": "team-b"}}).accept_from is None
+
+
+def test_the_planner_sees_marks_a_copy_never_carries_whoever_wrote_them() -> None:
+    raw = copy([owns("kubed", [*ORIGIN, "team"], ["kubed.appscode.com/origin"])])
+    raw["metadata"]["labels"] |= {"app.kubernetes.io/instance": "argo-app", "example.com/x": "1"}
+    raw["metadata"]["annotations"]["meta.helm.sh/release-name"] = "r"
+
+    default = view.observed_copy(raw)
+    operator = view.observed_copy(raw, policy=Policy(strip_metadata=("example.com/*",)))
+
+    assert dict(default.labels) == {**ORIGIN, "app.kubernetes.io/instance": "argo-app"}
+    assert dict(default.annotations) == {"kubed.appscode.com/origin": "{}", "meta.helm.sh/release-name": "r"}
+    assert dict(operator.labels) == {**ORIGIN, "app.kubernetes.io/instance": "argo-app", "example.com/x": "1"}

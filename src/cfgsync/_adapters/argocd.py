@@ -305,4 +305,5 @@ def _namespace(item: Any) -> Namespace:
         name=item.metadata.name,
         labels=frozen(item.metadata.labels or {}),
         terminating=getattr(item.status, "phase", None) == "Terminating",
+        accept_from=manifests.accept_from(item.metadata.annotations or {}),
     )

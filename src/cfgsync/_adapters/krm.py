@@ -8,13 +8,14 @@ bookkeeping annotations kustomize and kpt put on them (``config.k8s.io/id``,
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from cfgsync import errors
 from cfgsync._adapters import krm_text, streams, tree
-from cfgsync._core import inventory, planner, syncrule, validation, vocabulary
+from cfgsync._core import inventory, planner, policy, syncrule, validation, vocabulary
 from cfgsync._core.inventory import Document
 from cfgsync._core.model import ObjectRef, Plan
 
@@ -37,8 +38,21 @@ _BOOKKEEPING_PREFIXES: Final = (
     "kustomize.config.k8s.io/",
 )
 _BOOKKEEPING_KEYS: Final = frozenset({"config.k8s.io/id"})
-_SPEC_FIELDS: Final = frozenset({"clusterName", "sourceNamespace", "excludeNamespaces", "rules"})
-_CONFIGMAP_KEYS: Final = frozenset({"cluster-name", "source-namespace", "exclude-namespaces"})
+_POLICY_FIELDS: Final = {
+    "allowSystemNamespaces": "allow-system-namespaces",
+    "denySourceTypes": "deny-source-types",
+    "allowSourcesFrom": "allow-sources-from",
+    "allowSourcesFromSelector": "allow-sources-from-selector",
+    "requireConsent": "require-consent",
+    "stripMetadata": "strip-metadata",
+}
+"""The policy's settings: SyncSettings spec field -> ConfigMap data key (docs/security.md)."""
+_SPEC_FIELDS: Final = frozenset(
+    {"clusterName", "sourceNamespace", "excludeNamespaces", "rules", *_POLICY_FIELDS}
+)
+_CONFIGMAP_KEYS: Final = frozenset(
+    {"cluster-name", "source-namespace", "exclude-namespaces", *_POLICY_FIELDS.values()}
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -154,12 +168,16 @@ def read_function_config(config: object) -> tuple[planner.PlanSettings, list[Doc
             source_namespace=f"{where} data.source-namespace",
             excluded_namespaces=f"{where} data.exclude-namespaces",
         )
-        return _settings(
-            data.get("cluster-name"),
-            data.get("source-namespace"),
-            [p.strip() for p in str(data.get("exclude-namespaces", "")).split(",") if p.strip()],
+        return _with_policy(
+            _settings(
+                data.get("cluster-name"),
+                data.get("source-namespace"),
+                [p.strip() for p in str(data.get("exclude-namespaces", "")).split(",") if p.strip()],
+                where=f"{where} data",
+                spelled=spelled,
+            ),
+            _configmap_policy(data, f"{where} data"),
             where=f"{where} data",
-            spelled=spelled,
         ), []
     if kind == SETTINGS_KIND and api_version == vocabulary.SYNC_RULE_API_VERSION:
         spec = config.get("spec") or {}
@@ -184,10 +202,10 @@ def read_function_config(config: object) -> tuple[planner.PlanSettings, list[Doc
         settings = _settings(
             spec.get("clusterName"), spec.get("sourceNamespace"), exclude, where=where, spelled=spelled
         )
-        return settings, docs
+        return _with_policy(settings, _spec_policy(spec, where), where=f"{where} spec"), docs
     raise errors.ManifestError(
         f"{where}: {api_version}/{kind} is not understood; use a {vocabulary.SYNC_RULE_API_VERSION} "
-        f"{SETTINGS_KIND} (spec: clusterName, sourceNamespace, excludeNamespaces, rules) or a v1 ConfigMap "
+        f"{SETTINGS_KIND} (spec: {', '.join(sorted(_SPEC_FIELDS))}) or a v1 ConfigMap "
         f"(data: {', '.join(sorted(_CONFIGMAP_KEYS))})"
     )
 
@@ -218,6 +236,67 @@ def _settings(
     )
     validation.check_settings(settings, spelled)
     return settings
+
+
+_POLICY_LISTS: Final = ("denySourceTypes", "allowSourcesFrom", "stripMetadata")
+_POLICY_FLAGS: Final = ("allowSystemNamespaces", "requireConsent")
+
+
+def _configmap_policy(data: Mapping[str, object], where: str) -> dict[str, Any]:
+    """The policy settings of a ConfigMap functionConfig: comma lists and "true"/"false"."""
+    values: dict[str, Any] = {name: data.get(key) for name, key in _POLICY_FIELDS.items()}
+    for name in _POLICY_LISTS:
+        values[name] = _comma_list(values[name] or "")
+    for name in _POLICY_FLAGS:
+        values[name] = _flag(values[name], f"{where} {_POLICY_FIELDS[name]}")
+    return values
+
+
+def _spec_policy(spec: Mapping[str, object], where: str) -> dict[str, Any]:
+    """The policy settings of a SyncSettings functionConfig: lists and booleans."""
+    values: dict[str, Any] = {name: spec.get(name) for name in _POLICY_FIELDS}
+    for name in _POLICY_LISTS:
+        value = values[name] or []
+        if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
+            raise errors.ManifestError(f"{where}: spec.{name} must be a list of strings")
+        values[name] = value
+    for name in _POLICY_FLAGS:
+        if values[name] is not None and not isinstance(values[name], bool):
+            raise errors.ManifestError(f"{where}: spec.{name} must be true or false")
+    return values
+
+
+def _comma_list(value: object) -> list[str]:
+    return [p.strip() for p in str(value).split(",") if p.strip()]
+
+
+def _flag(value: object, where: str) -> bool:
+    if value is None or value in {"", "false"}:
+        return False
+    if value == "true":
+        return True
+    raise errors.ManifestError(f'{where}: must be "true" or "false", got {value!r}')
+
+
+def _with_policy(
+    settings: planner.PlanSettings, values: Mapping[str, Any], *, where: str
+) -> planner.PlanSettings:
+    selector = values["allowSourcesFromSelector"]
+    if selector is not None and not isinstance(selector, str):
+        raise errors.ManifestError(f"{where}: allowSourcesFromSelector must be a string")
+    try:
+        built = policy.build_policy(
+            allow_system_namespaces=bool(values["allowSystemNamespaces"]),
+            denied_source_types=tuple(values["denySourceTypes"]),
+            sources_from=tuple(values["allowSourcesFrom"]),
+            sources_from_selector=selector or None,
+            require_consent=bool(values["requireConsent"]),
+            strip_metadata=tuple(values["stripMetadata"]),
+            where=where,
+        )
+    except errors.RuleError as exc:
+        raise errors.ManifestError(str(exc)) from exc
+    return dataclasses.replace(settings, policy=built)
 
 
 def _item_file(body: Mapping[str, Any]) -> tuple[str, int] | None:

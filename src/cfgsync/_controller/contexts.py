@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from cfgsync import errors
@@ -57,6 +57,8 @@ class ContextPlanner:
         self.contexts = found
         self.settings = settings
         self.hooks = hooks
+        self.source_namespaces: Callable[[], Mapping[str, Namespace]] = dict
+        """This cluster's namespaces, which the policy reads (set by the controller)."""
         self._lock = threading.Lock()
 
     @classmethod
@@ -154,7 +156,7 @@ class ContextPlanner:
             for raw in reading.list_all(
                 kube, resource.collection(), label_selector=selector, kind=ref.kind
             ).items:
-                copy = view.observed_or_bare(raw)
+                copy = view.observed_or_bare(raw, policy=self.settings.policy)
                 existing[copy.ref] = copy
         namespaces: list[Namespace] = []
         for source in sources.values():
@@ -163,7 +165,9 @@ class ContextPlanner:
             if ref not in existing:
                 held = reading.get_object(kube, ref)
                 if held is not None:
-                    existing[ref] = view.observed_or_bare({**held, "kind": ref.kind})
+                    existing[ref] = view.observed_or_bare(
+                        {**held, "kind": ref.kind}, policy=self.settings.policy
+                    )
             try:
                 raw_ns = kube.request("GET", resources.NAMESPACES.item(target))
                 namespaces.append(view.namespace_of(raw_ns))
@@ -189,6 +193,7 @@ class ContextPlanner:
             rules=rules,
             settings=self.settings,
             hooks=self.hooks,
+            source_namespaces=self.source_namespaces(),
         )
         outcomes = context.writer.execute([a for a in plan.changes if a.source in group])
         for outcome in outcomes:

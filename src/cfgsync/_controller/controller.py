@@ -110,7 +110,10 @@ class Controller:
             cluster_name=settings.plan.cluster_name,
             source_namespace=settings.plan.source_namespace,
             on_change=self._enqueue,
+            policy=settings.plan.policy,
         )
+        if contexts is not None:  # the policy reads this cluster's namespaces (source namespace labels)
+            contexts.source_namespaces = lambda: {ns.name: ns for ns in self.store.namespaces()}
         self.events = EventRecorder(kube, instance=settings.identity)
         self.first_pass = FirstPass(settings.delete_guard, managed=lambda: self.store.managed_copies)
         extra: list[ExtraPlanner] = [contexts] if contexts is not None else []
@@ -435,7 +438,7 @@ class Controller:
                     name=f"{resource.plural}-copies",
                     path=resource.collection(),
                     kind=kind,
-                    decode=view.cached_copy,
+                    decode=functools.partial(view.cached_copy, policy=self.settings.plan.policy),
                     sink=views,
                     label_selector=copies,
                     page_size=COPY_PAGE_SIZE,

@@ -51,6 +51,12 @@ class Metrics:
             "Copies not written because something else holds their name.",
             registry=self.registry,
         )
+        self.left_alone = Gauge(
+            "cfgsync_copies_left_alone",
+            "Managed copies the policy neither updates nor deletes (copies in system namespaces while "
+            "--allow-system-namespaces is off).",
+            registry=self.registry,
+        )
         self.last_sync = Gauge(
             "cfgsync_last_successful_sync_timestamp_seconds",
             "When the work queue last emptied with every reconcile successful (Unix time).",

@@ -83,6 +83,8 @@ class Reconciler:
         self.first_pass = first_pass
         self._busy: set[ObjectRef] = set()
         self._busy_lock = threading.Lock()
+        self._left_alone: dict[ObjectRef, frozenset[ObjectRef]] = {}
+        metrics.left_alone.set_function(lambda: float(sum(len(v) for v in dict(self._left_alone).values())))
 
     def reconcile(self, key: ObjectRef) -> Result:
         """Make the copies of ``key`` (and of the sources competing with it) match the plan."""
@@ -140,7 +142,12 @@ class Reconciler:
                 hooks=self.hooks,
             )
             wanted = {a.ref for a in plan.actions} | {c.ref for c in plan.conflicts}
-            competitors = (set(inputs.owners) | self.store.claimants(wanted)) - group
+            competitors = set(inputs.owners) | self.store.claimants(wanted)
+            # Before creating a copy, plan the sources of the same name elsewhere alongside (they want
+            # copies of that name too), so the arbitration rule, not the order of reconciles, decides.
+            for kind, name in {(a.ref.kind, a.ref.name) for a in plan.of_kind(ActionKind.CREATE)}:
+                competitors |= self.store.sources_named(kind, name)
+            competitors -= group
             # A plugin may rename a copy onto a name no candidate covered: look there too.
             unseen = {
                 (a.ref.kind, a.ref.name)
@@ -219,16 +226,19 @@ class Reconciler:
                 claims[action.source].add(action.ref)
         for conflict in plan.conflicts:
             for source in conflict.sources:
-                if source in claims:
+                if source in claims and source != conflict.winner:  # a winner holds it: no claim
                     claims[source].add(conflict.ref)
         self.store.record_claims({s: frozenset(refs) for s, refs in claims.items()})
 
     def _report(self, plan: Plan, inputs: _Inputs, group: set[ObjectRef], outcomes: list[Outcome]) -> None:
         """Events (and log lines) for the plan's findings, failed writes and replaced copies."""
         for finding in diagnostics.diagnose(plan):
+            if finding.reason == "CopyLeftAlone":
+                continue  # reported on the copy itself (below)
             for subject in finding.subjects:
                 if subject in group:
                     self._event(inputs, subject, finding.reason, finding.message)
+        self._report_left_alone(plan, inputs, group)
         for outcome in outcomes:
             if not outcome.ok:
                 kind = "forbidden" if outcome.forbidden else "rejected" if outcome.rejected else "write"
@@ -244,6 +254,24 @@ class Reconciler:
                     f"{outcome.action.ref}: {outcome.action.reason}",
                     warning=False,
                 )
+
+    def _report_left_alone(self, plan: Plan, inputs: _Inputs, group: set[ObjectRef]) -> None:
+        """Copies the policy leaves alone: logged when first seen, an Event on each copy, and counted."""
+        found: dict[ObjectRef, set[ObjectRef]] = {ref: set() for ref in group}
+        for left in plan.left_alone:
+            if left.source not in found:
+                continue
+            found[left.source].add(left.ref)
+            if left.ref not in self._left_alone.get(left.source, frozenset()):
+                log.warning("%s", left, extra={"copy": str(left.ref), "source": str(left.source)})
+            copy = inputs.existing.get(left.ref)
+            if copy is not None:
+                self.events.warning(copy, "CopyLeftAlone", f"copy of {left.source} left alone: {left.reason}")
+        for source, refs in found.items():
+            if refs:
+                self._left_alone[source] = frozenset(refs)
+            else:
+                self._left_alone.pop(source, None)
 
     def _write_through(self, outcome: Outcome) -> None:
         """Record a write at once, so its echo from the watch is recognised and not planned again."""

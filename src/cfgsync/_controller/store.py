@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from cfgsync._adapters.kube import view
 from cfgsync._core import manifests, origin, rules
 from cfgsync._core.model import ConfigObject, Namespace, ObjectRef, Problem
+from cfgsync._core.policy import DEFAULT_POLICY, Policy
 from cfgsync._core.rules import Rule
 
 Key = tuple[str, str]
@@ -112,6 +113,7 @@ class Store:
         cluster_name: str,
         source_namespace: str | None = None,
         on_change: Callable[[Iterable[ObjectRef]], None] = lambda refs: None,
+        policy: Policy = DEFAULT_POLICY,
     ) -> None:
         self._cluster = cluster_name
         self._source_namespace = source_namespace
@@ -391,6 +393,14 @@ class Store:
         """True when something holds ``ref``."""
         with self._lock:
             return ref in self._copies or ref in self._present
+
+    def sources_named(self, kind: str, name: str) -> set[ObjectRef]:
+        """The sources of ``kind`` called ``name``, in any namespace (they want copies of that name)."""
+        with self._lock:
+            found = (
+                ObjectRef(kind=kind, namespace=ns, name=name) for ns in self._present.namespaces(kind, name)
+            )
+            return {ref for ref in found if ref in self._source_versions}
 
     def claimants(self, refs: Iterable[ObjectRef]) -> set[ObjectRef]:
         """The sources that want one of ``refs`` but do not hold it."""

@@ -30,20 +30,24 @@ class Diagnostic:
     """Error or warning."""
     reason: str
     """A short CamelCase code, used as the Event reason: ``InvalidRule``, ``CopyConflict``,
-    ``CopyVetoed``, ``RuleWarning``."""
+    ``CopyVetoed``, ``CopyLeftAlone``, ``SyncWarning``."""
     message: str
     """The whole finding: what, where and how to fix it."""
     subjects: tuple[ObjectRef, ...] = ()
     """The sources (or SyncRule) it is about: where Events go (both sources of a conflict)."""
     ref: ObjectRef | None = None
     """The copy it is about, when it is about one."""
+    blocks_strict: bool = True
+    """Whether ``--strict`` refuses to write because of it (a copy the policy leaves alone does not:
+    it is left alone on purpose)."""
 
     def __str__(self) -> str:
         return f"{self.severity.value}: {self.message}"
 
 
 def diagnose(plan: Plan) -> tuple[Diagnostic, ...]:
-    """Every finding of ``plan``: errors first, then conflicts, vetoes and warnings, each in plan order."""
+    """Every finding of ``plan``: errors first, then conflicts, vetoes, copies left alone and warnings,
+    each in plan order."""
     found = [
         Diagnostic(severity=Severity.ERROR, reason="InvalidRule", message=str(p), subjects=_refs(p.ref))
         for p in plan.problems
@@ -69,7 +73,18 @@ def diagnose(plan: Plan) -> tuple[Diagnostic, ...]:
         for v in plan.vetoes
     ]
     found += [
-        Diagnostic(severity=Severity.WARNING, reason="RuleWarning", message=str(w), subjects=_refs(w.ref))
+        Diagnostic(
+            severity=Severity.WARNING,
+            reason="CopyLeftAlone",
+            message=f"left alone: {left}",
+            subjects=(left.source,),
+            ref=left.ref,
+            blocks_strict=False,
+        )
+        for left in plan.left_alone
+    ]
+    found += [
+        Diagnostic(severity=Severity.WARNING, reason="SyncWarning", message=str(w), subjects=_refs(w.ref))
         for w in plan.warnings
     ]
     return tuple(found)

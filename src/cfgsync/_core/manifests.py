@@ -168,7 +168,16 @@ def parse_namespace(raw: Mapping[str, object], *, where: str = "") -> Namespace:
         name=name,
         labels=frozen(labels),
         terminating=status.get("phase") == "Terminating",
+        accept_from=accept_from(_str_map(meta, "annotations", subject)),
     )
+
+
+def accept_from(annotations: Mapping[str, str]) -> tuple[str, ...] | None:
+    """A Namespace's ``cfgsync.io/accept-from`` annotation as names and globs; None when it has none."""
+    value = annotations.get(vocabulary.ACCEPT_FROM)
+    if value is None:
+        return None
+    return tuple(item.strip() for item in value.split(",") if item.strip())
 
 
 def parse_config_object(raw: Mapping[str, object], *, where: str = "") -> ConfigObject:

@@ -64,6 +64,9 @@ class Namespace:
     """Its labels (read-only)."""
     terminating: bool = False
     """True when ``status.phase`` is ``Terminating``: such a namespace receives no copy."""
+    accept_from: tuple[str, ...] | None = None
+    """Its ``cfgsync.io/accept-from`` annotation, split: the source namespaces (names or globs) it accepts
+    copies from in consent mode; None when it has no such annotation."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -166,7 +169,7 @@ class Action:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Conflict:
-    """A copy that is not written: an unmanaged object holds its name, or two rules want it."""
+    """A copy that is not written (an unmanaged object holds its name), or that several sources want."""
 
     ref: ObjectRef
     """Where the copy would go."""
@@ -174,6 +177,25 @@ class Conflict:
     """The source(s) that want this copy."""
     reason: str
     """What is in the way and how to resolve it."""
+    winner: ObjectRef | None = None
+    """The source whose copy is (or stays) there, when several want it; None when none is written."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LeftAlone:
+    """A managed copy the policy neither updates nor deletes (a copy kubed put in a system namespace)."""
+
+    ref: ObjectRef
+    """The copy."""
+    source: ObjectRef
+    """The source its origin labels name."""
+    policy: str
+    """The policy that leaves it alone (``system-namespaces``)."""
+    reason: str
+    """Why, and what the operator can do about it."""
+
+    def __str__(self) -> str:
+        return f"{self.ref} (copy of {self.source}) left alone: {self.reason}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -219,6 +241,8 @@ class Plan:
     """Invalid sources or rules, and failing plugins."""
     warnings: tuple[Problem, ...] = ()
     """Things worth a look that do not stop the plan (a SyncRule whose source does not exist)."""
+    left_alone: tuple[LeftAlone, ...] = ()
+    """Managed copies the policy leaves as they are: neither updated nor deleted."""
 
     def of_kind(self, kind: ActionKind) -> tuple[Action, ...]:
         """The actions of one kind, in plan order."""

@@ -7,8 +7,9 @@ manager in practice), so the planner never imports the plugin machinery.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Protocol
 
@@ -23,6 +24,7 @@ from cfgsync._core.model import (
     ConfigObject,
     Conflict,
     Copy,
+    LeftAlone,
     Namespace,
     ObjectRef,
     Plan,
@@ -30,6 +32,7 @@ from cfgsync._core.model import (
     Veto,
     frozen,
 )
+from cfgsync._core.policy import DEFAULT_POLICY, SYSTEM_NAMESPACES_POLICY, Policy, Refusal
 from cfgsync._core.rules import Rule, declares_rule, rules_from_annotations
 
 
@@ -45,6 +48,9 @@ class PlanSettings:
     """When set, only sources in this namespace count (kubed's ``--config-source-namespace``)."""
     excluded_namespaces: tuple[str, ...] = ()
     """Namespaces (names or globs) that never receive copies, whatever a rule says."""
+    policy: Policy = field(default_factory=lambda: DEFAULT_POLICY)
+    """The operator's policy: protected sources, source namespaces, system namespaces, consent,
+    metadata copies never carry (see :mod:`cfgsync._core.policy`)."""
 
 
 class CopyHooks(Protocol):
@@ -67,12 +73,21 @@ class _Base:
     annotations: Mapping[str, str]
 
 
-def copy_metadata(source: ConfigObject, cluster_name: str) -> tuple[Mapping[str, str], Mapping[str, str]]:
-    """Labels and annotations of a copy of ``source``: kubed's contract."""
-    labels = {**source.labels, **origin.origin_labels(source.ref, cluster_name)}
+def copy_metadata(
+    source: ConfigObject,
+    cluster_name: str,
+    policy: Policy = DEFAULT_POLICY,
+    strip: tuple[str, ...] = (),
+) -> tuple[Mapping[str, str], Mapping[str, str]]:
+    """Labels and annotations of a copy of ``source``: kubed's contract, less what the copy never carries.
+
+    The GitOps tools' ownership marks, the operator's and the rule's ``strip`` keys are left out; the
+    origin labels and annotation are added last, so nothing strips them.
+    """
+    labels = {**policy.stripped(source.labels, strip), **origin.origin_labels(source.ref, cluster_name)}
     annotations = {
         k: v
-        for k, v in source.annotations.items()
+        for k, v in policy.stripped(source.annotations, strip).items()
         if k not in vocabulary.NOT_COPIED_ANNOTATIONS and not k.startswith(vocabulary.PREFIX)
     }
     annotations[vocabulary.ORIGIN] = origin.origin_annotation(source)
@@ -80,9 +95,14 @@ def copy_metadata(source: ConfigObject, cluster_name: str) -> tuple[Mapping[str,
 
 
 def collect_rules(
-    sources: Mapping[ObjectRef, ConfigObject], documents: Iterable[Rule]
+    sources: Mapping[ObjectRef, ConfigObject],
+    documents: Iterable[Rule],
+    refused: Mapping[ObjectRef, object] | None = None,
 ) -> tuple[list[Rule], list[Problem], list[Problem]]:
-    """Every rule (annotations first, then SyncRule documents), the problems, and the warnings."""
+    """Every rule (annotations first, then SyncRule documents), the problems, and the warnings.
+
+    A SyncRule naming a source the policy ``refused`` is left out silently (the refusal is reported).
+    """
     found: list[Rule] = []
     problems: list[Problem] = []
     warnings: list[Problem] = []
@@ -94,7 +114,7 @@ def collect_rules(
     for rule in documents:
         if rule.source in sources:
             found.append(rule)
-        else:
+        elif refused is None or rule.source not in refused:
             warnings.append(Problem(subject=rule.origin, message=f"its source {rule.source} does not exist"))
     return found, problems, warnings
 
@@ -119,19 +139,33 @@ def plan_copies(
     the sources. ``existing`` is what is already there (empty for a pure render); objects in it that
     cfgsync does not manage are never touched, and a copy that would replace one is a conflict.
     """
-    sources = tuple(sources)
-    by_ref = select_sources(sources, settings)
-    found, problems, warnings = collect_rules(by_ref, rules)
+    sources, rules = tuple(sources), tuple(rules)
+    spaces = sorted(namespaces, key=lambda ns: ns.name)
+    by_name = {ns.name: ns for ns in spaces}
+    by_ref, refused = select_sources(sources, settings, by_name)
+    found, problems, warnings = collect_rules(by_ref, rules, refused)
+    warnings.extend(refused_warnings(refused, rules))
     warnings.extend(_excluded_by_name(found, settings.excluded_namespaces))
     warnings.extend(marked_by_another_cluster(sources, settings.cluster_name))
+    policy = settings.policy
+    # Namespaces every source is refused (excluded, or system namespaces) are left out once, here;
+    # consent depends on the source, so it is checked per copy, and only in consent mode.
     allowed = [
         ns
-        for ns in sorted(namespaces, key=lambda ns: ns.name)
+        for ns in spaces
         if not any(fnmatchcase(ns.name, p) for p in settings.excluded_namespaces)
+        and not policy.leaves_alone(ns.name)
     ]
+    consent = policy.require_consent
 
     def targets(rule: Rule, source: ConfigObject) -> Iterator[Namespace]:
-        return (ns for ns in allowed if ns.name != source.ref.namespace and rule.targets.selects(ns))
+        return (
+            ns
+            for ns in allowed
+            if ns.name != source.ref.namespace
+            and rule.targets.selects(ns)
+            and (not consent or policy.target_refusal(source.ref, ns) is None)
+        )
 
     wanted, vetoes = desired_copies(
         found, by_ref, targets=targets, settings=settings, hooks=hooks, problems=problems
@@ -142,21 +176,53 @@ def plan_copies(
         vetoes,
         existing,
         cluster_name=settings.cluster_name,
+        policy=policy,
         problems=problems,
         warnings=warnings,
-        delete_reason=lambda owner, ref: _delete_reason(owner, ref, by_ref, ruled),
+        delete_reason=lambda owner, ref: (
+            _delete_reason(owner, ref, by_ref, ruled, refused)
+            or _target_refused(owner, by_name.get(ref.namespace), policy)
+            or _no_longer_selected(ref)
+        ),
     )
 
 
-def select_sources(sources: Iterable[ConfigObject], settings: PlanSettings) -> dict[ObjectRef, ConfigObject]:
-    """The objects that may be sources: ConfigMaps and Secrets, not copies, in the source namespace."""
-    return {
-        obj.ref: obj
-        for obj in sources
-        if obj.ref.kind in SOURCE_KINDS
-        and not origin.is_copy(obj.ref, obj.labels, settings.cluster_name)
-        and settings.source_namespace in {None, obj.ref.namespace}
-    }
+Refused = dict[ObjectRef, tuple[ConfigObject, Refusal]]
+"""Objects that would be sources but that the policy refuses, with the refusal."""
+
+
+def select_sources(
+    sources: Iterable[ConfigObject], settings: PlanSettings, namespaces: Mapping[str, Namespace]
+) -> tuple[dict[ObjectRef, ConfigObject], Refused]:
+    """The objects that may be sources (ConfigMaps and Secrets, not copies, in the source namespace,
+    allowed by the policy), and those the policy refuses."""
+    selected: dict[ObjectRef, ConfigObject] = {}
+    refused: Refused = {}
+    for obj in sources:
+        if (
+            obj.ref.kind not in SOURCE_KINDS
+            or origin.is_copy(obj.ref, obj.labels, settings.cluster_name)
+            or settings.source_namespace not in {None, obj.ref.namespace}
+        ):
+            continue
+        refusal = settings.policy.source_refusal(obj, namespaces.get(obj.ref.namespace))
+        if refusal is None:
+            selected[obj.ref] = obj
+        else:
+            refused[obj.ref] = (obj, refusal)
+    return selected, refused
+
+
+def refused_warnings(refused: Refused, documents: Iterable[Rule]) -> Iterator[Problem]:
+    """A warning for each refused object that declares a rule, or that a SyncRule names."""
+    named = {rule.source: rule.origin for rule in documents}
+    for ref, (obj, refusal) in sorted(refused.items(), key=lambda item: item[0].sort_key):
+        if declares_rule(obj.annotations) or ref in named:
+            yield Problem(
+                subject=obj.describe(),
+                ref=ref,
+                message=f"not synced: {refusal}",
+            )
 
 
 def marked_by_another_cluster(sources: Iterable[ConfigObject], cluster_name: str) -> Iterator[Problem]:
@@ -200,7 +266,9 @@ def desired_copies(
     vetoes: list[Veto] = []
     for rule in found:
         source = sources[rule.source]
-        labels, annotations = copy_metadata(source, settings.cluster_name)
+        labels, annotations = copy_metadata(
+            source, settings.cluster_name, settings.policy, rule.strip_metadata
+        )
         base = _Base(rule=rule, source=source, labels=labels, annotations=annotations)
         for ns in targets(rule, source):
             try:
@@ -221,6 +289,7 @@ def complete_plan(
     existing: Iterable[ConfigObject],
     *,
     cluster_name: str,
+    policy: Policy = DEFAULT_POLICY,
     problems: list[Problem],
     warnings: list[Problem],
     delete_reason: Callable[[ObjectRef, ObjectRef], str],
@@ -228,24 +297,68 @@ def complete_plan(
 ) -> Plan:
     """Compare the wanted copies with what exists; delete managed copies no rule wants any more.
 
-    ``elsewhere`` says ``existing`` is in another cluster than the sources (``sync-contexts``).
+    When several sources want one copy, :func:`arbitrate` says which one has it. Managed copies in a
+    namespace the policy leaves alone are neither written nor deleted: they are reported. ``elsewhere``
+    says ``existing`` is in another cluster than the sources (``sync-contexts``).
     """
     observed = {obj.ref: obj for obj in existing if obj.ref.kind in SOURCE_KINDS}
     differ = _Differ()
+
+    def owner_of(obj: ConfigObject) -> ObjectRef | None:
+        return origin.owner_of(obj, cluster_name, elsewhere=elsewhere)
+
+    held: Counter[tuple[ObjectRef, str, str]] | None = None  # counted when first needed
     actions: list[Action] = []
     conflicts: list[Conflict] = []
+    left_alone: list[LeftAlone] = []
     for ref, candidates in wanted.items():
-        if len(candidates) > 1:
+        found = observed.get(ref)
+        owner = owner_of(found) if found is not None else None
+        if (
+            len(candidates) == 1
+            and (owner is None or owner == candidates[0].source)
+            and (found is None or owner)
+        ):
+            actions.append(
+                _compare(candidates[0], found, differ)
+            )  # the common case: one source, its own copy
+            continue
+        if found is not None and owner is None:
+            conflicts.append(_unmanaged_conflict(ref, candidates, found))
+            continue
+        contenders = (
+            [candidates[0].source]
+            if len(candidates) == 1
+            else sorted({c.source for c in candidates}, key=lambda s: (s.namespace, s.name, s.kind))
+        )
+        if found is not None and owner is not None and owner not in contenders:
+            # A copy belongs to one source for its whole life: a stale copy is deleted by the usual
+            # path, and only then may another source create its own there (on the next pass).
+            reason = delete_reason(owner, ref)
+            actions.append(
+                Action(kind=ActionKind.DELETE, ref=ref, source=owner, observed=found, reason=reason)
+            )
+            conflicts.append(_stale_conflict(ref, contenders, owner))
+            continue
+        if owner is None and len(contenders) > 1 and held is None:
+            owners = ((owner_of(obj), r) for r, obj in observed.items())
+            held = Counter((o, r.kind, r.name) for o, r in owners if o is not None)
+        winner = arbitrate(ref, contenders, owner=owner, held=held or {})
+        mine = [c for c in candidates if c.source == winner]
+        if len(mine) > 1:
             conflicts.append(_double_conflict(ref, candidates))
             continue
-        outcome = _compare(candidates[0], observed.get(ref), cluster_name, elsewhere=elsewhere, differ=differ)
-        if isinstance(outcome, Conflict):
-            conflicts.append(outcome)
-        else:
-            actions.append(outcome)
+        actions.append(_compare(mine[0], found, differ))
+        if len(contenders) > 1:
+            conflicts.append(_contest(ref, candidates, winner, kept=owner is not None))
     for ref, obj in observed.items():
-        owner = origin.owner_of(obj, cluster_name, elsewhere=elsewhere)
-        if owner is None or ref in wanted:
+        if ref in wanted:
+            continue
+        owner = owner_of(obj)
+        if owner is None:
+            continue
+        if policy.leaves_alone(ref.namespace):
+            left_alone.append(_left_alone(ref, owner))
             continue
         reason = delete_reason(owner, ref)
         actions.append(Action(kind=ActionKind.DELETE, ref=ref, source=owner, observed=obj, reason=reason))
@@ -255,6 +368,39 @@ def complete_plan(
         vetoes=tuple(sorted(vetoes, key=lambda v: v.ref.sort_key)),
         problems=tuple(problems),
         warnings=tuple(warnings),
+        left_alone=tuple(sorted(left_alone, key=lambda x: x.ref.sort_key)),
+    )
+
+
+def arbitrate(
+    ref: ObjectRef,
+    contenders: list[ObjectRef],
+    *,
+    owner: ObjectRef | None,
+    held: Mapping[tuple[ObjectRef, str, str], int],
+) -> ObjectRef:
+    """The source whose copy ``ref`` is, when ``contenders`` (sorted by namespace, name) all want it.
+
+    1. The copy's current owner keeps it: a copy belongs to one source for its whole life.
+    2. No copy yet: the source that holds the most copies of this kind and name in other namespaces
+       (the incumbent), so a late rival cannot take the new namespaces of an established source.
+    3. Otherwise the first by namespace, then name.
+
+    Every mode applies the same rule to what it sees; existing copies never change hands, so nothing flaps.
+    """
+    if owner is not None:
+        return owner
+    return min(contenders, key=lambda s: -held.get((s, ref.kind, ref.name), 0))
+
+
+def _left_alone(ref: ObjectRef, owner: ObjectRef) -> LeftAlone:
+    return LeftAlone(
+        ref=ref,
+        source=owner,
+        policy=SYSTEM_NAMESPACES_POLICY,
+        reason=f"{ref.namespace} is a system namespace, where cfgsync writes and deletes nothing unless "
+        f"the operator allows system namespaces (--allow-system-namespaces; then it is managed again). "
+        f"It stays as it is: delete it by hand if no workload there needs it",
     )
 
 
@@ -301,9 +447,53 @@ def _double_conflict(ref: ObjectRef, candidates: list[Copy]) -> Conflict:
     )
 
 
-def _compare(
-    copy: Copy, observed: ConfigObject | None, cluster_name: str, *, elsewhere: bool, differ: _Differ
-) -> Action | Conflict:
+def _described(candidates: list[Copy]) -> str:
+    return "; ".join(f"{c.source} by {c.rule}" for c in sorted(candidates, key=lambda c: c.source))
+
+
+def _contest(ref: ObjectRef, candidates: list[Copy], winner: ObjectRef, *, kept: bool) -> Conflict:
+    sources = tuple(sorted({c.source for c in candidates}))
+    why = (
+        "it holds the copy already, and a copy never changes hands"
+        if kept
+        else "no copy exists yet, and it holds the most copies of that name elsewhere, else sorts first "
+        "by namespace and name"
+    )
+    losers = ", ".join(str(s) for s in sources if s != winner)
+    return Conflict(
+        ref=ref,
+        sources=sources,
+        winner=winner,
+        reason=f"{len(sources)} sources want {ref} ({_described(candidates)}); {winner} has it because "
+        f"{why}. Not written for {losers}: narrow its namespaces or give its copies another name "
+        f"({vocabulary.COPY_NAME})",
+    )
+
+
+def _stale_conflict(ref: ObjectRef, contenders: list[ObjectRef], owner: ObjectRef) -> Conflict:
+    wanting = ", ".join(str(s) for s in contenders)
+    return Conflict(
+        ref=ref,
+        sources=tuple(contenders),
+        reason=f"{ref} holds a copy of {owner}, which no longer wants it; that copy is deleted first "
+        f"(a copy never changes hands), then the copy of {wanting} is created on the next pass",
+    )
+
+
+def _unmanaged_conflict(ref: ObjectRef, candidates: list[Copy], found: ConfigObject) -> Conflict:
+    sources = tuple(sorted({c.source for c in candidates}))
+    wanting = ", ".join(str(s) for s in sources)
+    return Conflict(
+        ref=ref,
+        sources=sources,
+        reason=f"copy of {wanting} not written: an unmanaged {found.ref.kind} with that name exists in "
+        f"namespace {ref.namespace}; cfgsync leaves it untouched. Delete or rename it, or choose another "
+        f"copy name ({vocabulary.COPY_NAME})",
+    )
+
+
+def _compare(copy: Copy, observed: ConfigObject | None, differ: _Differ) -> Action:
+    """The action that makes ``observed`` (a copy of ``copy``'s own source, or nothing) match ``copy``."""
     if observed is None:
         return Action(
             kind=ActionKind.CREATE,
@@ -311,15 +501,6 @@ def _compare(
             source=copy.source,
             desired=copy,
             reason=f"selected by {copy.rule}",
-        )
-    owner = origin.owner_of(observed, cluster_name, elsewhere=elsewhere)
-    if owner is None:
-        return Conflict(
-            ref=copy.ref,
-            sources=(copy.source,),
-            reason=f"copy of {copy.source} not written: an unmanaged {observed.ref.kind} with that name "
-            f"exists in namespace {copy.ref.namespace}; cfgsync leaves it untouched. Delete or rename it, "
-            f"or choose another copy name ({vocabulary.COPY_NAME})",
         )
     patch, payload_changed = differ.diff(observed, copy)
     if not patch:
@@ -331,8 +512,6 @@ def _compare(
             observed=observed,
             reason="copy is up to date",
         )
-    # A managed copy of a source that no longer wants it (else two rules would collide) is ours to reuse.
-    taken_over = f"takes over a stale copy of {owner}; " if owner != copy.source else ""
     fields = sorted({str(op["path"]).split("/")[1] + _sub(op) for op in patch})
     replace = bool(observed.immutable) and (payload_changed or copy.immutable is not True)
     return Action(
@@ -342,8 +521,9 @@ def _compare(
         desired=copy,
         observed=observed,
         patch=patch,
-        reason=taken_over
-        + ("immutable copy differs, so it is deleted and created again: " if replace else "copy differs: ")
+        reason=(
+            "immutable copy differs, so it is deleted and created again: " if replace else "copy differs: "
+        )
         + ", ".join(fields),
     )
 
@@ -415,10 +595,27 @@ def _sub(op: Mapping[str, object]) -> str:
 
 
 def _delete_reason(
-    owner: ObjectRef, ref: ObjectRef, sources: Mapping[ObjectRef, ConfigObject], ruled: set[ObjectRef]
+    owner: ObjectRef,
+    ref: ObjectRef,
+    sources: Mapping[ObjectRef, ConfigObject],
+    ruled: set[ObjectRef],
+    refused: Refused,
 ) -> str:
+    """Why a copy goes because of its source, or empty when the source still wants copies."""
+    del ref
+    if owner in refused:
+        return f"its source {owner} is not synced: {refused[owner][1]}"
     if owner not in sources:
         return f"its source {owner} no longer exists"
     if owner not in ruled:
         return f"its source {owner} no longer has a sync rule"
+    return ""
+
+
+def _target_refused(owner: ObjectRef, namespace: Namespace | None, policy: Policy) -> str:
+    refusal = policy.target_refusal(owner, namespace) if namespace is not None else None
+    return f"its namespace is {refusal}" if refusal is not None else ""
+
+
+def _no_longer_selected(ref: ObjectRef) -> str:
     return f"namespace {ref.namespace} is no longer selected (or the copy was vetoed or renamed)"

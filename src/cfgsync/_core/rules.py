@@ -99,6 +99,8 @@ class Rule:
     """Name of the copies; None keeps the source's name."""
     contexts: tuple[str, ...] = ()
     """Other clusters' kubeconfig contexts to copy into (kubed's ``sync-contexts``)."""
+    strip_metadata: tuple[str, ...] = ()
+    """Label and annotation keys (names or globs) of the source that its copies do not carry."""
 
 
 def split_list(value: str) -> tuple[str, ...]:
@@ -126,6 +128,20 @@ def check_key_patterns(patterns: tuple[str, ...], *, where: str) -> tuple[str, .
             raise errors.RuleError(
                 f"{where}: {pattern!r} is not a key glob; keys use letters, digits, '-', '_' and '.', "
                 f"e.g. '*.crt'"
+            )
+    return patterns
+
+
+_METADATA_KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./*?[]!")
+
+
+def check_metadata_patterns(patterns: tuple[str, ...], *, where: str) -> tuple[str, ...]:
+    """Validate label/annotation keys or globs (``team``, ``example.com/*``), naming ``where``."""
+    for pattern in patterns:
+        if not pattern or set(pattern) - _METADATA_KEY_CHARS or pattern.count("/") > 1:
+            raise errors.RuleError(
+                f"{where}: {pattern!r} is not a label or annotation key or glob; keys look like "
+                f"'team' or 'example.com/team', globs like 'example.com/*'"
             )
     return patterns
 
@@ -228,6 +244,9 @@ def rules_from_annotations(source: ConfigObject) -> tuple[Rule, ...]:
     copy_name = ann.get(vocabulary.COPY_NAME)
     if copy_name is not None:
         copy_name = check_copy_name(copy_name.strip(), where=f"{where} {vocabulary.COPY_NAME}")
+    strip = check_metadata_patterns(
+        split_list(ann.get(vocabulary.STRIP_METADATA, "")), where=f"{where} {vocabulary.STRIP_METADATA}"
+    )
     return (
         Rule(
             source=source.ref,
@@ -236,6 +255,7 @@ def rules_from_annotations(source: ConfigObject) -> tuple[Rule, ...]:
             keys=keys,
             copy_name=copy_name,
             contexts=split_list(ann.get(vocabulary.KUBED_SYNC_CONTEXTS, "")),
+            strip_metadata=strip,
         ),
     )
 

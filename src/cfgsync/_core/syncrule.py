@@ -17,7 +17,7 @@ from cfgsync._core.selectors import LabelSelector
 T = TypeVar("T")
 
 _SPEC_FIELDS = frozenset(
-    {"source", "namespaces", "namespaceSelector", "excludeNamespaces", "keys", "copyName"}
+    {"source", "namespaces", "namespaceSelector", "excludeNamespaces", "keys", "copyName", "stripMetadata"}
 )
 _SOURCE_FIELDS = frozenset({"kind", "name", "namespace"})
 _KEYS_FIELDS = frozenset({"include", "exclude", "rename"})
@@ -123,6 +123,7 @@ def rule_from_document(document: Mapping[str, object], *, where: str = "") -> ru
     renames = tuple((old, doc.string(new, f"spec.keys.rename.{old}")) for old, new in rename_map.items())
     key_where = f"{doc.subject}: spec.keys"
     copy_name = spec.get("copyName")
+    strip = doc.strings(spec.get("stripMetadata", []), "spec.stripMetadata")
     return rules.Rule(
         source=ObjectRef(kind=kind, namespace=namespace, name=source_name),
         origin=doc.subject,
@@ -149,6 +150,7 @@ def rule_from_document(document: Mapping[str, object], *, where: str = "") -> ru
             if copy_name is not None
             else None
         ),
+        strip_metadata=rules.check_metadata_patterns(strip, where=f"{doc.subject}: spec.stripMetadata"),
     )
 
 

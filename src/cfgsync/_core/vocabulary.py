@@ -39,10 +39,24 @@ RENAME_KEYS: Final = PREFIX + "rename-keys"
 """Data key renames, ``old=new`` comma-separated."""
 COPY_NAME: Final = PREFIX + "copy-name"
 """The name copies get instead of the source's."""
+STRIP_METADATA: Final = PREFIX + "strip-metadata"
+"""Label and annotation keys (names or globs) of the source that its copies do not carry."""
 RULE_ANNOTATIONS: Final = frozenset(
-    {NAMESPACES, NAMESPACE_SELECTOR, EXCLUDE_NAMESPACES, INCLUDE_KEYS, EXCLUDE_KEYS, RENAME_KEYS, COPY_NAME}
+    {
+        NAMESPACES,
+        NAMESPACE_SELECTOR,
+        EXCLUDE_NAMESPACES,
+        INCLUDE_KEYS,
+        EXCLUDE_KEYS,
+        RENAME_KEYS,
+        COPY_NAME,
+        STRIP_METADATA,
+    }
 )
 """Every cfgsync rule annotation; an unknown ``cfgsync.io/`` key is an error (likely a typo)."""
+
+ACCEPT_FROM: Final = PREFIX + "accept-from"
+"""On a Namespace, read in consent mode: the source namespaces (names or globs) it accepts copies from."""
 
 LAST_APPLIED: Final = "kubectl.kubernetes.io/last-applied-configuration"
 """kubectl's bookkeeping; never copied."""

@@ -15,7 +15,7 @@ from typing import Final
 
 from cfgsync import errors
 from cfgsync._adapters import argocd
-from cfgsync._core import planner, validation
+from cfgsync._core import planner, policy, validation
 
 PARAMETERS_ENV: Final = "ARGOCD_APP_PARAMETERS"
 """JSON list of ``{"name": ..., "string" | "array" | "map": ...}``; ``null`` when the Application has a
@@ -54,6 +54,12 @@ PARAMETERS: Final = (
     Parameter(name="output", default="all", choices=tuple(o.value for o in argocd.Output)),
     Parameter(name="namespaces", default="declared", choices=tuple(s.value for s in argocd.NamespaceSource)),
     Parameter(name="allow-empty", default="false", choices=("false", "true")),
+    Parameter(name="allow-system-namespaces", default="false", choices=("false", "true")),
+    Parameter(name="deny-source-types", array=True, default=()),
+    Parameter(name="allow-sources-from", array=True, default=()),
+    Parameter(name="allow-sources-from-selector"),
+    Parameter(name="require-consent", default="false", choices=("false", "true")),
+    Parameter(name="strip-metadata", array=True, default=()),
 )
 """Every setting of the plugin, in the order ``plugin.yaml`` announces them."""
 
@@ -147,6 +153,10 @@ def _kube_version(text: str | None) -> tuple[int, int] | None:
         return None  # an odd version string must not stop the render; it only informs a warning
 
 
+def _array(value: str | tuple[str, ...]) -> tuple[str, ...]:
+    return value if isinstance(value, tuple) else (value,)
+
+
 def read_environment(environ: Mapping[str, str]) -> ArgoEnvironment:
     """Typed settings from ArgoCD's variables: parameters first, then env, then defaults."""
     values = {p.name: p.default for p in PARAMETERS}
@@ -158,11 +168,19 @@ def read_environment(environ: Mapping[str, str]) -> ArgoEnvironment:
                 f"setting {param.name} is {values[param.name]!r}; it must be one of "
                 f"{', '.join(param.choices)} (plugin parameter {param.name} or env {param.env})"
             )
-    exclude = values["exclude-namespaces"]
     plan = planner.PlanSettings(
         cluster_name=str(values["cluster-name"]),
         source_namespace=str(values["source-namespace"]) or None,
-        excluded_namespaces=exclude if isinstance(exclude, tuple) else (exclude,),
+        excluded_namespaces=_array(values["exclude-namespaces"]),
+        policy=policy.build_policy(
+            allow_system_namespaces=values["allow-system-namespaces"] == "true",
+            denied_source_types=_array(values["deny-source-types"]),
+            sources_from=_array(values["allow-sources-from"]),
+            sources_from_selector=str(values["allow-sources-from-selector"]) or None,
+            require_consent=values["require-consent"] == "true",
+            strip_metadata=_array(values["strip-metadata"]),
+            where="plugin parameters (or ARGOCD_ENV_CFGSYNC_*)",
+        ),
     )
     spelled = {p.name: f"setting {p.name} (plugin parameter {p.name} or env {p.env})" for p in PARAMETERS}
     validation.check_settings(

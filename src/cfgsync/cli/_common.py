@@ -5,16 +5,18 @@ The ``cfgsync.cli`` package is the only place that reads argv and the environmen
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from typing import NoReturn, ParamSpec, TypeVar
+from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import click
 
 import cfgsync
 from cfgsync import errors
 from cfgsync._core import diagnostics, guard, planner, validation
+from cfgsync._core import policy as policies
 from cfgsync._core.model import Plan
 
 T = TypeVar("T")
@@ -45,21 +47,33 @@ def plugins() -> cfgsync.PluginHooks:
 
 
 def settings(
-    cluster_name: str, source_namespace: str | None, exclude: tuple[str, ...]
+    cluster_name: str,
+    source_namespace: str | None,
+    exclude: tuple[str, ...],
+    policy: policies.Policy = policies.DEFAULT_POLICY,
 ) -> planner.PlanSettings:
-    """Planner settings from the common options; raises :class:`SettingsError` naming an invalid one."""
+    """Planner settings from the common options and the policy options; raises :class:`SettingsError`
+    naming an invalid one."""
     plan_settings = planner.PlanSettings(
-        cluster_name=cluster_name, source_namespace=source_namespace, excluded_namespaces=exclude
+        cluster_name=cluster_name,
+        source_namespace=source_namespace,
+        excluded_namespaces=exclude,
+        policy=policy,
     )
     validation.check_settings(plan_settings)
     return plan_settings
 
 
 def warn(plan: Plan, *, strict: bool) -> None:
-    """Print conflicts, vetoes and warnings to stderr; with ``strict``, exit :data:`EXIT_STRICT` if any."""
-    lines = [str(d) for d in diagnostics.diagnose(plan) if d.severity is diagnostics.Severity.WARNING]
-    for line in lines:
-        click.echo(line, err=True)
+    """Print every warning of the plan to stderr: conflicts, vetoes, copies left alone, the rest.
+
+    With ``strict``, exit :data:`EXIT_STRICT` if there are any (copies left alone do not count: the
+    policy leaves them alone on purpose, and only the operator can act on them).
+    """
+    found = [d for d in diagnostics.diagnose(plan) if d.severity is diagnostics.Severity.WARNING]
+    for finding in found:
+        click.echo(str(finding), err=True)
+    lines = [d for d in found if d.blocks_strict]
     if strict and lines:
         click.echo(f"error: {len(lines)} warning(s) and --strict: nothing written", err=True)
         sys.exit(EXIT_STRICT)
@@ -98,6 +112,89 @@ COMMON_OPTIONS = [
         help="Never copy into these namespaces (name or glob; repeatable).",
     ),
 ]
+
+
+POLICY_OPTIONS = [
+    click.option(
+        "--allow-system-namespaces",
+        is_flag=True,
+        help="Copy into kube-system, kube-public and kube-node-lease too (kubed's behaviour; off by "
+        "default, and copies already there are then left alone and reported).",
+    ),
+    click.option(
+        "--deny-source-type",
+        "deny_source_types",
+        multiple=True,
+        metavar="TYPE",
+        help="Secrets of this type are never sources, besides service-account and bootstrap tokens and "
+        "Helm releases (repeatable).",
+    ),
+    click.option(
+        "--allow-sources-from",
+        "allow_sources_from",
+        multiple=True,
+        metavar="NAMESPACE",
+        help="Only namespaces matching these names or globs (or the selector below) may hold sources "
+        "(repeatable; default: any).",
+    ),
+    click.option(
+        "--allow-sources-from-selector",
+        default=None,
+        metavar="SELECTOR",
+        help="Namespaces whose labels match this selector may hold sources too.",
+    ),
+    click.option(
+        "--require-consent",
+        is_flag=True,
+        help="Consent mode: a namespace receives copies only from the source namespaces its "
+        "cfgsync.io/accept-from annotation names.",
+    ),
+    click.option(
+        "--strip-metadata",
+        multiple=True,
+        metavar="KEY",
+        help="Label and annotation keys (or globs) copies never carry, besides Argo CD's, Flux's and "
+        "Helm's ownership marks (repeatable).",
+    ),
+]
+"""The operator's policy (docs/security.md), the same options for every command that plans."""
+
+_POLICY_PARAMETERS = (
+    "allow_system_namespaces",
+    "deny_source_types",
+    "allow_sources_from",
+    "allow_sources_from_selector",
+    "require_consent",
+    "strip_metadata",
+)
+
+
+def with_policy(func: Callable[..., R]) -> Callable[..., R]:
+    """Add the policy options; the command receives them as one ``policy`` argument.
+
+    An invalid value (a bad selector or glob) is a usage error naming the option.
+    """
+
+    @functools.wraps(func)
+    def command(*args: Any, **kwargs: Any) -> R:
+        values = {name: kwargs.pop(name) for name in _POLICY_PARAMETERS}
+        try:
+            kwargs["policy"] = policies.build_policy(
+                allow_system_namespaces=values["allow_system_namespaces"],
+                denied_source_types=values["deny_source_types"],
+                sources_from=values["allow_sources_from"],
+                sources_from_selector=values["allow_sources_from_selector"],
+                require_consent=values["require_consent"],
+                strip_metadata=values["strip_metadata"],
+                where="command line",
+            )
+        except errors.CfgsyncError as exc:
+            fail(exc)
+        return func(*args, **kwargs)
+
+    for option in reversed(POLICY_OPTIONS):
+        command = option(command)
+    return command
 
 
 def with_common(func: Callable[P, R]) -> Callable[P, R]:

@@ -17,8 +17,9 @@ import click
 import cfgsync
 from cfgsync import errors
 from cfgsync._adapters import argocd, krm, output, tree, yaml_input
+from cfgsync._core.policy import Policy
 from cfgsync.cli import _argocd_env
-from cfgsync.cli._common import fail, plan_paths, plugins, settings, warn, with_common
+from cfgsync.cli._common import fail, plan_paths, plugins, settings, warn, with_common, with_policy
 from cfgsync.cli.render import tree_files
 
 EXIT_DIFFERENT = 1
@@ -119,6 +120,7 @@ def krm_command() -> None:
 @click.option("--allow-secrets", is_flag=True, help="The tree holds plain Secrets (render --allow-secrets).")
 @click.option("-q", "--quiet", is_flag=True, help="Name the files that differ, without their differences.")
 @with_common
+@with_policy
 def diff_command(
     paths: tuple[str, ...],
     against: Path,
@@ -128,6 +130,7 @@ def diff_command(
     cluster_name: str,
     source_namespace: str | None,
     exclude: tuple[str, ...],
+    policy: Policy,
 ) -> None:
     """Show what `render -o DIR` would change in DIR; exit 1 when anything differs, 0 when nothing does.
 
@@ -135,7 +138,7 @@ def diff_command(
     Secret files are named, never shown.
     """
     try:
-        plan_settings = settings(cluster_name, source_namespace, exclude)
+        plan_settings = settings(cluster_name, source_namespace, exclude, policy)
         found, plan, hooks = plan_paths(paths, plan_settings, strict=False)
         files = tree_files(
             plan.copies, found, hooks, allow_secrets=allow_secrets, kustomization=kustomization

@@ -20,6 +20,7 @@ import click
 import cfgsync
 from cfgsync import errors
 from cfgsync._core.model import Action, ActionKind
+from cfgsync._core.policy import Policy
 from cfgsync.cli._common import (
     EXIT_ERROR,
     EXIT_HELD,
@@ -30,6 +31,7 @@ from cfgsync.cli._common import (
     warn,
     with_common,
     with_delete_guard,
+    with_policy,
 )
 
 if TYPE_CHECKING:
@@ -90,6 +92,7 @@ _DONE = {
 )
 @with_delete_guard
 @with_common
+@with_policy
 def apply_command(
     kubeconfig: str | None,
     context: str | None,
@@ -102,11 +105,13 @@ def apply_command(
     cluster_name: str,
     source_namespace: str | None,
     exclude: tuple[str, ...],
+    policy: Policy,
 ) -> None:
     """Read the cluster, plan the copies, and make the cluster match, once.
 
     Creates and updates copies (server-side apply, field manager cfgsync) and deletes copies no rule
-    selects any more. Objects cfgsync does not manage are never touched. Deletes beyond the mass-delete
+    selects any more. Objects cfgsync does not manage are never touched, nor are copies in namespaces the
+    policy leaves alone (they are listed as "left alone"). Deletes beyond the mass-delete
     guard's limits are held (exit 4) unless --allow-mass-delete is given. Exits non-zero if any write
     failed, after attempting all of them.
     """
@@ -117,7 +122,7 @@ def apply_command(
         report = cfgsync.apply_cluster(
             kubeconfig=where.kubeconfig,
             context=where.context,
-            settings=settings(cluster_name, source_namespace, exclude),
+            settings=settings(cluster_name, source_namespace, exclude, policy),
             guard=delete_guard(allow_mass_delete, mass_delete_count, mass_delete_fraction),
             dry_run=dry_run or strict,
             plugins=plugins(),
@@ -292,6 +297,7 @@ SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/names
     show_default=True,
 )
 @with_delete_guard
+@with_policy
 def run_command(
     kubeconfig: str | None,
     context: str | None,
@@ -315,6 +321,7 @@ def run_command(
     allow_mass_delete: bool,
     mass_delete_count: int,
     mass_delete_fraction: float,
+    policy: Policy,
 ) -> None:
     """Run the controller: watch the cluster and keep every copy in line until stopped (SIGTERM)."""
     from cfgsync._adapters.kube import connection, lease
@@ -348,7 +355,7 @@ def run_command(
         signal.signal(signum, on_signal)
     logs.configure(level=log_level, json_format=log_format == "json")
     where = connection_settings(kubeconfig, context)
-    plan_settings = settings(cluster_name, source_namespace, exclude)
+    plan_settings = settings(cluster_name, source_namespace, exclude, policy)
     hooks = plugins()
     try:
         kube = connection.connect(where, pool_size=write_concurrency + 8, identity=identity)

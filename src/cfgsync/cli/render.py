@@ -16,7 +16,8 @@ import cfgsync
 from cfgsync import errors
 from cfgsync._adapters import output, tree
 from cfgsync._core import explain
-from cfgsync.cli._common import fail, plan_paths, plugins, progress, settings, with_common
+from cfgsync._core.policy import Policy
+from cfgsync.cli._common import fail, plan_paths, plugins, progress, settings, with_common, with_policy
 
 
 @click.command()
@@ -46,6 +47,7 @@ from cfgsync.cli._common import fail, plan_paths, plugins, progress, settings, w
     help="Exit non-zero (3) on any warning (conflict, veto, SyncRule without source).",
 )
 @with_common
+@with_policy
 def render(
     paths: tuple[str, ...],
     output_dir: Path | None,
@@ -56,13 +58,14 @@ def render(
     cluster_name: str,
     source_namespace: str | None,
     exclude: tuple[str, ...],
+    policy: Policy,
 ) -> None:
     """Print the copies that should exist, computed from manifests (no cluster needed).
 
     PATHS are YAML files, directories (read recursively) or - for stdin.
     """
     try:
-        plan_settings = settings(cluster_name, source_namespace, exclude)
+        plan_settings = settings(cluster_name, source_namespace, exclude, policy)
         found, plan, hooks = plan_paths(paths, plan_settings, strict=strict)
         copies = progress(list(plan.copies), "rendered")
         if output_dir is not None:
@@ -109,17 +112,19 @@ def tree_files(
 @click.argument("paths", nargs=-1, required=True)
 @click.option("-n", "--namespace", required=True, help="The namespace to explain.")
 @with_common
+@with_policy
 def explain_command(
     paths: tuple[str, ...],
     namespace: str,
     cluster_name: str,
     source_namespace: str | None,
     exclude: tuple[str, ...],
+    policy: Policy,
 ) -> None:
-    """Say, for every source, whether it lands in NAMESPACE and why."""
+    """Say, for every source, whether it lands in NAMESPACE and why (the policy that stopped it, too)."""
     try:
         found = cfgsync.load_manifests(paths, stdin=sys.stdin)
-        plan_settings = settings(cluster_name, source_namespace, exclude)
+        plan_settings = settings(cluster_name, source_namespace, exclude, policy)
         plan = cfgsync.plan_inventory(found, settings=plan_settings, plugins=plugins())
         results = explain.explain_namespace(
             namespace, found.objects, found.namespaces, plan, rules=found.rules, settings=plan_settings

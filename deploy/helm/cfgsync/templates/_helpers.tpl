@@ -53,3 +53,17 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- define "cfgsync.leaseName" -}}
 {{- include "cfgsync.fullname" . -}}
 {{- end -}}
+
+{{/* A list of strings as CEL string literals: 'a', 'b'. */}}
+{{- define "cfgsync.celStrings" -}}
+{{- $quoted := list -}}
+{{- range . -}}
+{{- $quoted = append $quoted (printf "'%s'" .) -}}
+{{- end -}}
+{{- join ", " $quoted -}}
+{{- end -}}
+
+{{/* CEL: the object in .var carries one of the labels .keys. */}}
+{{- define "cfgsync.hasAnyLabel" -}}
+[{{ include "cfgsync.celStrings" .keys }}].exists(k, k in {{ .var }}.metadata.?labels.orValue({}))
+{{- end -}}

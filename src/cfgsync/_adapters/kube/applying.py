@@ -41,7 +41,10 @@ def apply_once(
 ) -> Applied:
     """Make the cluster match the plan once; on a dry run, only plan."""
     state = reading.read_cluster(
-        kube, cluster_name=settings.cluster_name, source_namespace=settings.source_namespace
+        kube,
+        cluster_name=settings.cluster_name,
+        source_namespace=settings.source_namespace,
+        policy=settings.policy,
     )
     plan = planner.plan_copies(
         state.sources, state.namespaces, state.existing, rules=state.rules, settings=settings, hooks=hooks

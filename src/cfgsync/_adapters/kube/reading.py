@@ -16,6 +16,7 @@ from cfgsync._adapters.kube import resources, view
 from cfgsync._adapters.kube.connection import JSON, METADATA_LIST, ApiError, Json, Kube
 from cfgsync._core import origin, syncrule, vocabulary
 from cfgsync._core.model import ConfigObject, Namespace, ObjectRef, Problem
+from cfgsync._core.policy import DEFAULT_POLICY, Policy
 from cfgsync._core.rules import Rule
 
 PAGE_SIZE: Final = 500
@@ -149,9 +150,12 @@ class ClusterState:
     """Invalid SyncRules."""
 
 
-def read_cluster(kube: Kube, *, cluster_name: str, source_namespace: str | None = None) -> ClusterState:
+def read_cluster(
+    kube: Kube, *, cluster_name: str, source_namespace: str | None = None, policy: Policy = DEFAULT_POLICY
+) -> ClusterState:
     """Read namespaces, SyncRules, sources and copies: the one-shot input of ``cfgsync apply``.
 
+    ``policy`` says which labels and annotations copies never carry, which the view of a copy shows.
     An object the API server holds but cfgsync cannot read is a problem of the state, never an error
     of the whole read: it stays in ``existing`` as an object nobody manages, so nothing overwrites it.
     """
@@ -167,7 +171,14 @@ def read_cluster(kube: Kube, *, cluster_name: str, source_namespace: str | None 
     existing: list[ConfigObject] = []
     interner = view.Interner()
     for resource in (resources.CONFIGMAPS, resources.SECRETS):
-        copies = _read_copies(kube, resource.kind, cluster_name, interner, problems)
+        copies = _read_copies(
+            kube,
+            resource.kind,
+            cluster_name=cluster_name,
+            interner=interner,
+            problems=problems,
+            policy=policy,
+        )
         existing.extend(copies.values())
         for meta_item in Pages(kube, resource.collection(), accept=METADATA_LIST):
             meta = view.metadata(meta_item)
@@ -209,14 +220,20 @@ def _read_syncrules(kube: Kube) -> tuple[list[Rule], list[Problem]]:
 
 
 def _read_copies(
-    kube: Kube, kind: str, cluster_name: str, interner: view.Interner, problems: list[Problem]
+    kube: Kube,
+    kind: str,
+    *,
+    cluster_name: str,
+    interner: view.Interner,
+    problems: list[Problem],
+    policy: Policy,
 ) -> dict[ObjectRef, ConfigObject]:
     """The copies made for ``cluster_name``; one that cannot be read becomes a problem instead."""
     copies: dict[ObjectRef, ConfigObject] = {}
     collection = resources.BY_KIND[kind].collection()
     for raw in Pages(kube, collection, label_selector=copy_selector(cluster_name), kind=kind):
         try:
-            copy = view.observed_copy(raw, interner)
+            copy = view.observed_copy(raw, interner, policy=policy)
         except errors.CfgsyncError as exc:
             problems.append(Problem(subject=view.header(raw).describe(), message=f"cannot be read: {exc}"))
             continue

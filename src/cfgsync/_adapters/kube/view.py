@@ -6,7 +6,9 @@ desired copy. Server-side apply never removes labels or annotations that other f
 write again, forever. The planner is therefore shown a *view* of each observed copy: its data,
 binaryData, type and immutable in full (a copy's payload must equal the source's, so a key added by
 hand is removed), but only the labels and annotations that cfgsync's field manager owns, plus kubed's
-origin labels and annotation. Objects without managedFields are shown whole.
+origin labels and annotation, plus any key a copy must never carry (the GitOps tools' ownership marks and
+the operator's keys to strip: whoever wrote them, the planner removes them). Objects without
+managedFields are shown whole.
 
 Large values are shared: copies of one source carry equal mappings, so an :class:`Interner` lets
 thousands of cached copies point at one data mapping instead of one each.
@@ -23,6 +25,7 @@ from typing import Any, Final
 from cfgsync import errors
 from cfgsync._core import manifests, origin, rules, vocabulary
 from cfgsync._core.model import ConfigObject, Copy, Namespace, ObjectRef, frozen
+from cfgsync._core.policy import DEFAULT_POLICY, Policy
 
 MANAGER: Final = "cfgsync"
 """cfgsync's field manager name, for server-side apply and every other write."""
@@ -110,6 +113,7 @@ def namespace_of(raw: Mapping[str, Any]) -> Namespace:
         name=sys.intern(str(meta.get("name", ""))),
         labels=frozen(string_map(meta, "labels")),
         terminating=phase == "Terminating" or bool(meta.get("deletionTimestamp")),
+        accept_from=manifests.accept_from(string_map(meta, "annotations")),
     )
 
 
@@ -136,7 +140,9 @@ def owned_keys(
     return frozenset(labels), frozenset(annotations)
 
 
-def observed_copy(raw: Mapping[str, Any], interner: Interner | None = None) -> ConfigObject:
+def observed_copy(
+    raw: Mapping[str, Any], interner: Interner | None = None, *, policy: Policy = DEFAULT_POLICY
+) -> ConfigObject:
     """The planner's view of an existing copy (see the module docstring)."""
     obj = manifests.parse_config_object(raw)
     owned = owned_keys(metadata(raw))
@@ -145,13 +151,15 @@ def observed_copy(raw: Mapping[str, Any], interner: Interner | None = None) -> C
         show_annotations = owned[1] | ALWAYS_SHOWN_ANNOTATIONS
         obj = dataclasses.replace(
             obj,
-            labels=frozen({k: v for k, v in obj.labels.items() if k in show_labels}),
-            annotations=frozen({k: v for k, v in obj.annotations.items() if k in show_annotations}),
+            labels=frozen({k: v for k, v in obj.labels.items() if k in show_labels or policy.strips(k)}),
+            annotations=frozen(
+                {k: v for k, v in obj.annotations.items() if k in show_annotations or policy.strips(k)}
+            ),
         )
     return interner.intern(obj) if interner is not None else obj
 
 
-def cached_copy(raw: Mapping[str, Any]) -> ConfigObject:
+def cached_copy(raw: Mapping[str, Any], *, policy: Policy = DEFAULT_POLICY) -> ConfigObject:
     """The controller's view of a copy from its watch: like :func:`observed_copy`, with the payload
     replaced by its digest and not validated (a copy is rewritten from its source whatever it holds).
 
@@ -168,8 +176,9 @@ def cached_copy(raw: Mapping[str, Any]) -> ConfigObject:
     labels, annotations = string_map(meta, "labels"), string_map(meta, "annotations")
     owned = owned_keys(meta)
     if owned is not None:
-        labels = {k: v for k, v in labels.items() if k in owned[0] | ALWAYS_SHOWN_LABELS}
-        annotations = {k: v for k, v in annotations.items() if k in owned[1] | ALWAYS_SHOWN_ANNOTATIONS}
+        show_labels, show_annotations = owned[0] | ALWAYS_SHOWN_LABELS, owned[1] | ALWAYS_SHOWN_ANNOTATIONS
+        labels = {k: v for k, v in labels.items() if k in show_labels or policy.strips(k)}
+        annotations = {k: v for k, v in annotations.items() if k in show_annotations or policy.strips(k)}
     secret_type = raw.get("type", "Opaque") if kind == "Secret" else None
     immutable = raw.get("immutable")
     uid, version = meta.get("uid"), meta.get("resourceVersion")
@@ -208,12 +217,12 @@ def written_copy(raw: Mapping[str, Any], copy: Copy) -> ConfigObject:
     )
 
 
-def observed_or_bare(raw: Mapping[str, Any]) -> ConfigObject:
+def observed_or_bare(raw: Mapping[str, Any], *, policy: Policy = DEFAULT_POLICY) -> ConfigObject:
     """The planner's view of an existing object; one that cannot be read is shown bare (its name only).
 
     A bare object belongs to nobody, so the planner leaves it alone and reports a conflict."""
     try:
-        return observed_copy(raw)
+        return observed_copy(raw, policy=policy)
     except errors.CfgsyncError:
         return ConfigObject(ref=header(raw).ref)
 
