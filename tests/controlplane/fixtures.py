@@ -1,4 +1,5 @@
-"""pytest plugin: one control plane per test session, an admin API client, and a namespace per test.
+"""pytest plugin: one control plane per test session, an admin API client, a namespace per test, and a
+fault proxy in front of the API server per test.
 
 Loaded by ``tests/conftest.py`` (``pytest_plugins = ["controlplane.fixtures"]``). Every test that uses
 ``control_plane`` (directly or through ``kube_api`` / ``namespace``) or ``controlplane_binaries`` is
@@ -22,6 +23,7 @@ import kubernetes
 import pytest
 
 from .build import Binaries, ControlPlaneError, GoNotFoundError, ensure_binaries
+from .faults import FaultProxy
 from .harness import ControlPlane
 
 E2E_FIXTURES = frozenset({"control_plane", "controlplane_binaries"})
@@ -106,6 +108,16 @@ def namespace(kube_api: Any, request: pytest.FixtureRequest) -> Iterator[str]:
         except kubernetes.client.ApiException as exc:
             if exc.status != 404:  # the test may have deleted it itself
                 raise
+
+
+@pytest.fixture
+def fault_proxy(control_plane: ControlPlane) -> Iterator[FaultProxy]:
+    """A ``FaultProxy`` in front of the session's API server, passing; closed after the test.
+
+    ``fault_proxy.kubeconfig(control_plane.kubeconfig)`` gives the admin a kubeconfig through it.
+    """
+    with FaultProxy(control_plane.server) as proxy:
+        yield proxy
 
 
 def api_client(kubeconfig: Path) -> Any:
