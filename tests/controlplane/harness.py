@@ -1,5 +1,9 @@
 """Start and stop a throw-away Kubernetes control plane: one etcd and one kube-apiserver on 127.0.0.1.
 
+Besides start and stop, it can break itself on purpose for tests of what survives: stop and start etcd,
+pause (SIGSTOP) and resume the API server, restart the API server; and it can keep the API server's
+audit log of writes (``audit=True``) for tests that count who wrote what, when.
+
 Does I/O: spawns the two processes (each in its own process group), binds free loopback ports, and
 writes certificates, kubeconfigs, logs and etcd data under a temporary directory that ``stop`` removes.
 Nothing listens anywhere but 127.0.0.1. Processes never outlive the Python process that started them
@@ -29,6 +33,7 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Self
 
+from . import audit as audit_module
 from . import pki
 from .build import Binaries, ControlPlaneError, ensure_binaries
 
@@ -37,6 +42,7 @@ SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
 """Virtual service IPs the API server allocates from; only stored in etcd, never routed or contacted."""
 
 _POLL = 0.05  # seconds between readiness probes
+_PROBE_TIMEOUT = 2.0  # seconds a readiness probe waits for an answer before it is retried
 _STOP_GRACE = 10.0  # seconds a process gets to exit after SIGTERM before SIGKILL
 _PORT_ATTEMPTS = 3  # a port picked as free may be taken before the server binds it; try again
 _LOG_TAIL = 30  # lines of a process log quoted in an error
@@ -58,16 +64,22 @@ class ControlPlane:
         *,
         detached: bool = False,
         startup_timeout: float = 60.0,
+        audit: bool = False,
     ) -> None:
         """Prepare, but do not start, a control plane.
 
         ``binaries`` defaults to ``ensure_binaries()`` (built on first use). ``detached`` lets the
         processes outlive this Python process: used by ``python -m controlplane up``, whose ``down``
         stops them later. ``startup_timeout`` bounds each wait for a process to become ready.
+        ``audit`` makes the API server log every write (``audit.POLICY``) for ``audit_events()``.
         """
         self._binaries = binaries
         self._detached = detached
         self._timeout = startup_timeout
+        self._audit = audit
+        self._audit_log: audit_module.AuditLog | None = None
+        self._paused: set[str] = set()
+        self._admin_tls: ssl.SSLContext | None = None
         self._workdir: Path | None = None
         self._pki: pki.Pki | None = None
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -107,6 +119,28 @@ class ControlPlane:
         return self.workdir / "restricted.kubeconfig"
 
     @property
+    def audit_log_path(self) -> Path:
+        """The API server's audit log (JSON lines); only with ``audit=True``."""
+        if not self._audit:
+            raise ControlPlaneError("this control plane keeps no audit log; create it with audit=True")
+        return self.workdir / "audit.log"
+
+    def audit_events(
+        self, *, stage: str | None = audit_module.RESPONSE_COMPLETE
+    ) -> tuple[audit_module.AuditEvent, ...]:
+        """The writes the API server has logged so far, oldest first (needs ``audit=True``).
+
+        By default only ``ResponseComplete`` events: one per write that was answered, with its code.
+        The API server logs a write as it completes (blocking mode), so a client that got its answer
+        normally finds the event; a test that must be sure waits for it.
+        """
+        if not self._audit:
+            raise ControlPlaneError("this control plane keeps no audit log; create it with audit=True")
+        if self._audit_log is None:
+            raise ControlPlaneError("the control plane is not running; call start() first")
+        return self._audit_log.events(stage=stage)
+
+    @property
     def pids(self) -> dict[str, int]:
         """Process id of each running component (``etcd``, ``kube-apiserver``)."""
         return {name: proc.pid for name, proc in self._procs.items() if proc.poll() is None}
@@ -143,11 +177,81 @@ class ControlPlane:
             raise
 
     def restart_apiserver(self) -> None:
-        """Stop kube-apiserver (SIGTERM) and start it again on the same port; etcd and data are kept."""
+        """Stop kube-apiserver (SIGTERM) and start it again on the same port; etcd and data are kept.
+
+        Works on a paused API server too. Returns once ``/readyz`` is ok (so etcd must be running).
+        """
         self._require_running()
         self._terminate("kube-apiserver")
         self._spawn("kube-apiserver", self._argv["kube-apiserver"])
         self._wait_apiserver_ready()
+
+    def stop_etcd(self, *, graceful: bool = False) -> None:
+        """Stop etcd; the API server keeps running and answers 5xx (``/readyz``: 500) until it is back.
+
+        By default etcd is killed (SIGKILL), as a crash or an OOM kill would do it: at once, and what it
+        wrote survives, as on a real node (the kernel keeps it). ``graceful`` sends SIGTERM and waits for
+        etcd to exit (about 7 s: it first waits for the API server's watch streams to drain). The data
+        directory and ports are kept for ``start_etcd``.
+        """
+        self._require_running()
+        if "etcd" not in self._procs:
+            raise ControlPlaneError("etcd is already stopped; start_etcd() starts it again")
+        self._terminate("etcd", grace=_STOP_GRACE if graceful else 0.0)
+
+    def start_etcd(self) -> None:
+        """Start etcd again on the same ports with the same data; return once the API server is ready.
+
+        (If the API server is paused, return once etcd itself is healthy.)
+        """
+        self._require_running()
+        if "etcd" in self._procs:
+            raise ControlPlaneError("etcd is running; stop_etcd() stops it")
+        self._spawn("etcd", self._argv["etcd"])
+        try:
+            self._wait_etcd_ready()
+        except _PortTakenError as exc:
+            raise ControlPlaneError(
+                f"etcd could not listen on {self.etcd_url} again: another process took the port "
+                "while etcd was stopped; start a new control plane"
+            ) from exc
+        if "kube-apiserver" in self._procs and "kube-apiserver" not in self._paused:
+            self._wait_apiserver_ready()
+
+    def pause_apiserver(self) -> None:
+        """Freeze kube-apiserver with SIGSTOP: its port accepts connections but nothing answers.
+
+        Returns once every thread of the process is stopped. ``stop()`` still cleans it up.
+        """
+        self._require_running()
+        self._pause("kube-apiserver")
+
+    def resume_apiserver(self) -> None:
+        """Thaw a paused kube-apiserver with SIGCONT; return once ``/readyz`` is ok."""
+        self._require_running()
+        self._resume("kube-apiserver")
+        self._wait_apiserver_ready()
+
+    def readyz(self, *, timeout: float = 10.0) -> tuple[int, str]:
+        """``GET /readyz`` as the admin: the status code and the body (``ok``, or the failed checks).
+
+        Raises ``OSError`` (``TimeoutError`` after ``timeout`` seconds) if the API server does not answer.
+        (Without etcd, the answer, 500, takes about 4 s: the server waits for its etcd checks to time out.)
+        """
+        self._require_running()
+        if self._admin_tls is None:
+            assert self._pki is not None
+            self._admin_tls = ssl.create_default_context(cafile=str(self._pki.ca.cert))
+            self._admin_tls.load_cert_chain(str(self._pki.admin.cert), str(self._pki.admin.key))
+        conn = http.client.HTTPSConnection(
+            LOOPBACK, self._apiserver_port, context=self._admin_tls, timeout=timeout
+        )
+        try:
+            conn.request("GET", "/readyz")
+            response = conn.getresponse()
+            return response.status, response.read().decode("utf-8", errors="replace")
+        finally:
+            conn.close()
 
     def stop(self) -> None:
         """Stop both processes and remove every file; safe to call more than once."""
@@ -155,6 +259,8 @@ class ControlPlane:
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
+        self._audit_log = None
+        self._admin_tls = None
         _unregister(self)
 
     # -- internals -----------------------------------------------------------------------------------
@@ -162,6 +268,28 @@ class ControlPlane:
     def _require_running(self) -> None:
         if self._workdir is None or not self._procs:
             raise ControlPlaneError("the control plane is not running; call start() first")
+
+    def _pause(self, name: str) -> None:
+        proc = self._procs.get(name)
+        if proc is None:
+            raise ControlPlaneError(f"{name} is not running")
+        if name in self._paused:
+            raise ControlPlaneError(f"{name} is already paused")
+        _signal_group(proc.pid, signal.SIGSTOP)
+        self._paused.add(name)
+        # The signal is delivered asynchronously; callers rely on the process being frozen on return.
+        deadline = time.monotonic() + self._timeout
+        while not _all_threads_stopped(proc.pid):
+            if time.monotonic() > deadline:
+                raise ControlPlaneError(f"{name} (pid {proc.pid}) did not stop after SIGSTOP")
+            time.sleep(0.01)
+
+    def _resume(self, name: str) -> None:
+        proc = self._procs.get(name)
+        if proc is None or name not in self._paused:
+            raise ControlPlaneError(f"{name} is not paused")
+        _signal_group(proc.pid, signal.SIGCONT)
+        self._paused.discard(name)
 
     def _launch(self, binaries: Binaries) -> None:
         assert self._pki is not None
@@ -211,6 +339,7 @@ class ControlPlane:
             # endpoints and refuses a loopback one; nothing here routes to that Service anyway.
             "--endpoint-reconciler-type=none",
             "--profiling=false",
+            *self._audit_flags(workdir),
         ]
         self._spawn("kube-apiserver", self._argv["kube-apiserver"])
         self._wait_apiserver_ready()
@@ -225,6 +354,23 @@ class ControlPlane:
             client=keys.restricted,
             user=pki.RESTRICTED_USER,
         )
+
+    def _audit_flags(self, workdir: Path) -> list[str]:
+        if not self._audit:
+            return []
+        policy = workdir / "audit-policy.json"
+        audit_module.write_policy(policy)
+        log = workdir / "audit.log"
+        self._audit_log = audit_module.AuditLog(log)
+        return [
+            f"--audit-policy-file={policy}",
+            f"--audit-log-path={log}",
+            "--audit-log-format=json",
+            # blocking (1.37's default, pinned here): the request's goroutine writes the event as the
+            # request completes; batch mode would buffer it and tests would wait for the flush.
+            "--audit-log-mode=blocking",
+            "--audit-log-maxsize=0",  # never rotate: the reader follows one file
+        ]
 
     def _spawn(self, name: str, argv: list[str]) -> None:
         log = self.workdir / f"{name}.log"
@@ -253,19 +399,9 @@ class ControlPlane:
         self._wait_until("etcd", healthy)
 
     def _wait_apiserver_ready(self) -> None:
-        assert self._pki is not None
-        context = ssl.create_default_context(cafile=str(self._pki.ca.cert))
-        context.load_cert_chain(str(self._pki.admin.cert), str(self._pki.admin.key))
-
         def ready() -> bool:
-            conn = http.client.HTTPSConnection(LOOPBACK, self._apiserver_port, context=context, timeout=2)
-            try:
-                conn.request("GET", "/readyz")
-                response = conn.getresponse()
-                body = response.read()
-            finally:
-                conn.close()
-            return response.status == 200 and body.strip() == b"ok"
+            status, body = self.readyz(timeout=_PROBE_TIMEOUT)
+            return status == 200 and body.strip() == "ok"
 
         self._wait_until("kube-apiserver", ready)
 
@@ -303,17 +439,28 @@ class ControlPlane:
         return "\n".join(lines[-_LOG_TAIL:])
 
     def _terminate_all(self) -> None:
-        # The API server first, so it does not spend its shutdown retrying a vanished etcd.
-        for name in ("kube-apiserver", "etcd"):
-            self._terminate(name)
+        # The API server first, so it does not spend its shutdown retrying a vanished etcd. If etcd is
+        # already stopped, that shutdown cannot finish: kill the API server rather than wait its grace.
+        apiserver_grace = _STOP_GRACE if "etcd" in self._procs else 0.0
+        self._terminate("kube-apiserver", grace=apiserver_grace)
+        self._terminate("etcd")
 
-    def _terminate(self, name: str) -> None:
+    def _terminate(self, name: str, *, grace: float = _STOP_GRACE) -> None:
+        """SIGTERM, then SIGKILL after ``grace`` seconds (at once if ``grace`` is 0); wait for the exit."""
         proc = self._procs.pop(name, None)
         if proc is None:
             return
+        if grace <= 0:
+            _signal_group(proc.pid, signal.SIGKILL)  # a stopped process dies of SIGKILL too
+            self._paused.discard(name)
+            proc.wait()
+            return
         _signal_group(proc.pid, signal.SIGTERM)
+        if name in self._paused:  # a stopped process acts on SIGTERM only once it runs again
+            _signal_group(proc.pid, signal.SIGCONT)
+            self._paused.discard(name)
         try:
-            proc.wait(timeout=_STOP_GRACE)
+            proc.wait(timeout=grace)
         except subprocess.TimeoutExpired:
             _signal_group(proc.pid, signal.SIGKILL)
             proc.wait()
@@ -341,6 +488,22 @@ def process_running(pid: int) -> bool:
     except OSError:
         return False
     return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+def _all_threads_stopped(pid: int) -> bool:
+    """True once every thread of ``pid`` is in the stopped state (or the process is gone)."""
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return True
+    for task in tasks:
+        try:
+            stat = (task / "stat").read_text(encoding="ascii", errors="replace")
+        except OSError:
+            continue  # the thread exited
+        if stat.rpartition(")")[2].split()[0] not in {"T", "t", "Z", "X"}:
+            return False
+    return True
 
 
 def _signal_group(pgid: int, signum: signal.Signals) -> None:
