@@ -1,10 +1,10 @@
 """Run an image recipe's build stage without a container engine, and the final stage's environment.
 
 Does I/O: copies the build context, runs pip and the recipe's RUN steps in subprocesses. A recipe must
-reach ``/src``, ``/wheels`` and ``/opt/cfgsync`` only through the variables ``SRC``, ``WHEELS`` and
-``VENV`` its build stage sets, so moving those moves everything its steps touch; ``python`` is the
-interpreter running the tests. The build runs as an air-gapped user runs it: ``PIP_NO_INDEX=1``, every
-dependency from ``./wheelhouse``.
+reach ``/src``, ``/wheels``, ``/opt/build`` and ``/opt/cfgsync`` only through the variables ``SRC``,
+``WHEELS``, ``BUILD_VENV`` and ``VENV`` its build stage sets, so moving those moves everything its steps
+touch; ``python`` is the interpreter running the tests. The build runs as an air-gapped user runs it:
+``PIP_NO_INDEX=1``, every dependency from ``./wheelhouse``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 from deploy.dockerfile import Stage, context_files, read_stages
 
 REPO = Path(__file__).resolve().parents[2]
-IMAGE_PATHS = {"SRC": "/src", "WHEELS": "/wheels", "VENV": "/opt/cfgsync"}
+IMAGE_PATHS = {"SRC": "/src", "WHEELS": "/wheels", "BUILD_VENV": "/opt/build", "VENV": "/opt/cfgsync"}
 """Where the recipes put things, by the variable their RUN steps use for each."""
 _STEP_TIMEOUT = 400
 

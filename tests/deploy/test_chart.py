@@ -218,8 +218,10 @@ def test_config_values_become_kubed_compatible_flags(helm: Helm) -> None:
         "--require-consent",
         "--strip-metadata=example.com/*",
     } <= set(args)
-    # kubed's chart wrote additional options without dashes; they come last, so they win.
+    # kubed's chart wrote additional options without dashes; they come last, and an option given there
+    # replaces the chart's own: config.resyncPeriod (5m) is not rendered beside resync-period=1m.
     assert args[-2:] == ["--resync-period=1m", "--workers=4"]
+    assert [a for a in args if a.startswith("--resync-period")] == ["--resync-period=1m"]
 
 
 def test_kubeconfig_secret_is_mounted_read_only(helm: Helm) -> None:

@@ -33,7 +33,7 @@ from live.helpers import wait_for
 pytestmark = pytest.mark.timeout(600)
 
 REPO = Path(__file__).resolve().parents[2]
-IMAGE_PATHS = {"SRC": "/src", "WHEELS": "/wheels", "VENV": "/opt/cfgsync"}
+IMAGE_PATHS = {"SRC": "/src", "WHEELS": "/wheels", "BUILD_VENV": "/opt/build", "VENV": "/opt/cfgsync"}
 """Where the Dockerfile puts things, by the variable its RUN steps use for each."""
 
 
@@ -65,9 +65,11 @@ def test_dockerfile_pins_its_base_runs_unprivileged_and_is_labelled() -> None:
 
     assert base is not None
     assert re.fullmatch(r"python:3\.\d+-slim-\w+(@sha256:[0-9a-f]{64})?", base.group(1))
-    assert build.base == final.base == "${PYTHON_IMAGE}"
+    assert re.search(r"^ARG RUNTIME_IMAGE=\$\{PYTHON_IMAGE\}$", text, re.MULTILINE)  # one base by default
+    assert (build.base, final.base) == ("${PYTHON_IMAGE}", "${RUNTIME_IMAGE}")
     assert final.arguments("USER") == ["65532:65532"]  # numeric: runAsNonRoot can check it
-    assert final.arguments("RUN") == []  # nothing built or installed in the final stage
+    # Nothing built or installed in the final stage: one step only removes package managers.
+    assert [json.loads(step)[:2] for step in final.arguments("RUN")] == [["python", "-c"]]
     assert final.arguments("COPY") == ["--from=build /opt/cfgsync /opt/cfgsync"]
     assert exec_form(final.arguments("ENTRYPOINT")[0]) == ["cfgsync"]
     labels = " ".join(final.arguments("LABEL"))
@@ -97,8 +99,8 @@ def test_recipe_installs_an_entrypoint_that_runs_the_controller(
     control_plane: ControlPlane, tmp_path: Path
 ) -> None:
     build, final = build_stage_and_final()
-    # The RUN steps reach /src, /wheels and /opt/cfgsync only through these variables, so moving them
-    # below moves everything the steps touch.
+    # The RUN steps reach /src, /wheels, /opt/build and /opt/cfgsync only through these variables, so
+    # moving them below moves everything the steps touch.
     assert {name: build.env()[name] for name in IMAGE_PATHS} == IMAGE_PATHS
     assert not [c for c in build.arguments("RUN") for p in IMAGE_PATHS.values() if p in c]
     work = {name: tmp_path / path.strip("/").replace("/", "-") for name, path in IMAGE_PATHS.items()}

@@ -7,7 +7,6 @@ under that RBAC, and anything outside it must be refused.
 
 from __future__ import annotations
 
-import functools
 import json
 import subprocess
 import sys
@@ -23,16 +22,13 @@ from controlplane.fixtures import api_client
 from deploy import kube
 from deploy.chart import CHART, Helm, documents, find
 from deploy.running import free_port, http_status, peak_memory_bytes, stop, tail
+from deploy.tutorial import kubed_tutorial
 from live.conftest import NamespaceFactory
 from live.helpers import (
-    ORIGIN_LABELS,
-    SYNC,
     cli_env,
     cm_data,
     configmap,
     read_cm,
-    read_secret,
-    secret,
     wait_for,
 )
 
@@ -123,7 +119,7 @@ def test_chart_installs_and_runs_with_only_its_service_account(
         controller.wait_ready()
         assert http_status(controller.port, "/healthz") == 200
         assert http_status(controller.port, "/metrics") == 200  # what the metrics Service exposes
-        _kubed_tutorial(core, demo=demo, other=other, taken=taken, make_namespace=make_namespace)
+        kubed_tutorial(core, demo=demo, other=other, taken=taken, make_namespace=make_namespace)
         _syncrule_is_followed(kube_api, core, demo=demo, other=other)
 
         lease = leases.read_namespaced_lease(release_namespace, release_namespace)
@@ -179,55 +175,6 @@ def _writes_outside_the_rbac_are_refused(as_sa: Any, release_namespace: str, dem
     assert core.list_secret_for_all_namespaces(limit=1) is not None
     leases.create_namespaced_lease(
         release_namespace, client.V1Lease(metadata=client.V1ObjectMeta(name="any-name")), dry_run="All"
-    )
-
-
-def _origin(copy: Any) -> tuple[str, ...]:
-    return tuple(copy.metadata.labels.get(label, "") for label in ORIGIN_LABELS)
-
-
-def _kubed_tutorial(
-    core: Any, *, demo: str, other: str, taken: str, make_namespace: NamespaceFactory
-) -> None:
-    """kubed's config-syncer walk-through: sync everywhere, follow changes, narrow by label, remove."""
-    core.create_namespaced_config_map(demo, configmap("omni", {"you": "only", "live": "once"}))
-    core.patch_namespaced_config_map("omni", demo, {"metadata": {"annotations": {SYNC: ""}}})
-
-    for namespace in (other, "default"):
-        wait_for(functools.partial(cm_data, core, namespace, "omni"), what=f"a copy in {namespace}")
-        assert cm_data(core, namespace, "omni") == {"you": "only", "live": "once"}
-    copy = read_cm(core, other, "omni")
-    assert _origin(copy) == ("omni", demo, "unicorn")  # the chart's default cluster name, as kubed's
-    origin = json.loads(copy.metadata.annotations["kubed.appscode.com/origin"])
-    assert (origin["kind"], origin["namespace"], origin["name"]) == ("ConfigMap", demo, "omni")
-
-    def conflict_reported() -> bool:
-        events = core.list_namespaced_event(demo, field_selector="involvedObject.name=omni").items
-        return any(e.type == "Warning" and taken in (e.message or "") for e in events)
-
-    wait_for(conflict_reported, what="a Warning event on the source about the foreign object")
-    assert cm_data(core, taken, "omni") == {"owner": "someone else"}  # never overwritten
-
-    late = make_namespace("late")
-    wait_for(lambda: cm_data(core, late, "omni") is not None, what="a copy in a namespace created later")
-
-    core.patch_namespaced_config_map("omni", demo, {"data": {"live": "twice"}})
-    wait_for(lambda: (cm_data(core, other, "omni") or {}).get("live") == "twice", what="the update to follow")
-
-    core.patch_namespaced_config_map("omni", demo, {"metadata": {"annotations": {SYNC: "app=kubed"}}})
-    wait_for(lambda: read_cm(core, other, "omni") is None, what="copies outside the selector to go")
-    wait_for(lambda: read_cm(core, "default", "omni") is None, what="the copy in default to go")
-    core.patch_namespace(other, {"metadata": {"labels": {"app": "kubed"}}})
-    wait_for(lambda: cm_data(core, other, "omni") is not None, what="a copy in the newly labelled namespace")
-
-    core.patch_namespaced_config_map("omni", demo, {"metadata": {"annotations": {SYNC: None}}})
-    wait_for(lambda: read_cm(core, other, "omni") is None, what="copies to go with the annotation")
-
-    core.create_namespaced_secret(demo, secret("registry", {"token": "s3cret"}, annotations={SYNC: ""}))
-    wait_for(lambda: read_secret(core, other, "registry") is not None, what="the Secret copy")
-    core.delete_namespaced_secret("registry", demo)
-    wait_for(
-        lambda: read_secret(core, other, "registry") is None, what="the Secret copy to go with its source"
     )
 
 
