@@ -28,7 +28,7 @@ def free_port() -> int:
 class RunningController:
     """A ``cfgsync run`` process with its health port and its log file."""
 
-    def __init__(self, *args: str, kubeconfig: Path | str) -> None:
+    def __init__(self, *args: str, kubeconfig: Path | str, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self._log: IO[str] = tempfile.NamedTemporaryFile("w+", prefix="cfgsync-run-", suffix=".log")  # noqa: SIM115 -- closed in stop()
         self.process = subprocess.Popen(
@@ -47,7 +47,7 @@ class RunningController:
             ],
             stdout=self._log,
             stderr=subprocess.STDOUT,
-            env=cli_env(),
+            env={**cli_env(), **(env or {})},
         )
 
     def get(self, path: str) -> tuple[int, str]:

@@ -318,6 +318,7 @@ class Controller:
         self._leading.clear()
         self.metrics.leader.set(0)
         self._lost = True
+        self.exit_code = EXIT_FAILED
         self._stop.set()
 
     # -- the first pass's deletes -----------------------------------------------------------------------

@@ -30,13 +30,13 @@ from cfgsync._adapters.kube.connection import JSON, ApiError, Json, Kube
 
 log = logging.getLogger("cfgsync.informer")
 
-WATCH_SECONDS: Final = (60, 90)
+WATCH_SECONDS: Final = (45, 75)
 """Bounds of the server-side timeout of one watch request (chosen at random in between).
 
 The API server sends a watch its first bookmark about two minutes in, then one a minute, and one just
 before the watch's own timeout: with a timeout under two minutes, a healthy watch says something at
-least every 90 seconds."""
-SILENCE_SECONDS: Final = 105.0
+least every 75 seconds."""
+SILENCE_SECONDS: Final = 85.0
 """A watch stream silent this long is taken for dead (a half-open connection) and opened again."""
 MAX_BACKOFF: Final = 5.0
 """Seconds between reconnection attempts, at most."""

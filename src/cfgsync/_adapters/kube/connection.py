@@ -33,8 +33,9 @@ JSON_PATCH: Final = "application/json-patch+json"
 WRITE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 """Methods that change the cluster; each one is counted as a write call."""
 _config: Any = kubernetes.config  # the client's config loaders are untyped
-REQUEST_TIMEOUT: Final = 30.0
-"""Seconds a non-watch request may take."""
+REQUEST_TIMEOUT: Final = (5.0, 20.0)
+"""Seconds to connect, and to wait for each read of the answer, for a request that is not a watch: a
+hung server or a dead path is given up soon enough that a retry on a fresh connection still helps."""
 
 Json = dict[str, Any]
 """A decoded JSON object as the API server sends it."""
@@ -124,7 +125,7 @@ class Kube:
         body: object = None,
         content_type: str | None = None,
         accept: str = JSON,
-        timeout: float = REQUEST_TIMEOUT,
+        timeout: Timeout = REQUEST_TIMEOUT,
     ) -> Json:
         """Send one request and return the decoded JSON answer; raise :class:`ApiError` on failure."""
         response = self._send(
@@ -217,6 +218,12 @@ class Kube:
             raise self._unreachable(method, path, exc) from exc
 
     def _unreachable(self, method: str, path: str, exc: Exception) -> ApiError:
+        # When one request (or watch) times out or is reset, the idle pooled connections travelled the
+        # same path and are suspect too: drop them, so that the retry opens a fresh connection rather
+        # than waiting out a dead one again.
+        pool = getattr(getattr(self._api, "rest_client", None), "pool_manager", None)
+        if pool is not None:
+            pool.clear()
         return ApiError(
             f"{method} {path}: the API server {self.server} ({self.name or 'default context'}) could not be "
             f"reached or broke off ({type(exc).__name__}: {exc}); cfgsync retries",
