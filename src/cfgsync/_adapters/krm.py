@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from cfgsync import errors
 from cfgsync._adapters import krm_text, streams, tree
-from cfgsync._core import inventory, planner, policy, syncrule, validation, vocabulary
+from cfgsync._core import diagnostics, inventory, planner, policy, syncrule, validation, vocabulary
 from cfgsync._core.inventory import Document
 from cfgsync._core.model import ObjectRef, Plan
 
@@ -389,39 +389,31 @@ def _blame(located: Sequence[Located], exc: errors.ManifestError) -> list[Result
 def _plan_results(
     plan: Plan, files: Mapping[ObjectRef, tuple[str, int] | None], rules: Mapping[str, ObjectRef]
 ) -> list[Result]:
+    """One result per finding of the plan, worded as everywhere else (the core's diagnostics).
+
+    A finding about a SyncRule names the rule; one about a copy names the copy; else its source."""
     results: list[Result] = []
-    for problem in plan.problems:
-        rule = next((ref for subject, ref in rules.items() if problem.subject.startswith(subject)), None)
+    for finding in diagnostics.diagnose(plan):
+        rule = next((ref for subject, ref in rules.items() if finding.message.startswith(subject)), None)
         if rule is not None:
             results.append(
                 Result(
-                    severity="error",
-                    message=str(problem),
+                    severity=finding.severity.value,
+                    message=finding.message,
                     ref=rule,
                     api_version=vocabulary.SYNC_RULE_API_VERSION,
                 )
             )
-        else:
-            ref = problem.ref
-            results.append(
-                Result(
-                    severity="error", message=problem.message, ref=ref, file=files.get(ref) if ref else None
-                )
+            continue
+        ref = finding.ref or next(iter(finding.subjects), None)
+        results.append(
+            Result(
+                severity=finding.severity.value,
+                message=finding.message,
+                ref=ref,
+                file=files.get(ref) if ref is not None else None,
             )
-    results += [
-        Result(severity="warning", message=f"conflict: {c.reason}", ref=c.ref, file=files.get(c.ref))
-        for c in plan.conflicts
-    ]
-    results += [
-        Result(
-            severity="warning",
-            message=f"copy {v.ref} vetoed by plugin {v.plugin}: {v.reason}",
-            ref=v.source,
-            file=files.get(v.source),
         )
-        for v in plan.vetoes
-    ]
-    results += [Result(severity="warning", message=str(w)) for w in plan.warnings]
     return results
 
 
