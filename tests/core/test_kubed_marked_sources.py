@@ -257,3 +257,18 @@ def test_copies_in_another_cluster_keep_the_sources_namespace_and_name_and_are_m
 
     assert [a.kind for a in updated.actions] == [ActionKind.UPDATE]
     assert [a.kind for a in removed.actions] == [ActionKind.DELETE]
+
+
+@pytest.mark.parametrize("annotation", ["[" * 5000, '{"name": "' + "x" * 5000 + '"}', "not json", "[]"])
+def test_a_forged_origin_annotation_is_ignored_not_fatal(annotation: str) -> None:
+    label = origin.origin_labels(ObjectRef(kind="", namespace="demo", name="n" * 80), CLUSTER)
+    forged = ConfigObject(
+        ref=ObjectRef(kind="ConfigMap", namespace="a", name="n" * 80),
+        labels=frozen(label),
+        annotations=frozen({"kubed.appscode.com/origin": annotation}),
+    )
+
+    owner = origin.owner_of(forged, CLUSTER)
+
+    assert owner is not None
+    assert owner.name == label["kubed.appscode.com/origin.name"]  # the shortened label, never the text

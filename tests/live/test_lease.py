@@ -54,7 +54,8 @@ class LeaseApi:
                 raise ApiError("exists", status=409)
             return self._store(body)
         if method == "PUT":
-            assert self.lease is not None
+            if self.lease is None:
+                raise ApiError("not found", status=404)
             if body["metadata"]["resourceVersion"] != self.lease["metadata"]["resourceVersion"]:
                 raise ApiError("conflict", status=409)
             return self._store(body)
@@ -235,3 +236,54 @@ def test_an_unexpected_error_ends_the_election_visibly(
 def test_unsafe_timings_are_refused() -> None:
     with pytest.raises(Exception, match="lease duration"):
         ElectionSettings(namespace="x", identity="me", lease_duration=5, renew_deadline=10).check()
+
+
+def test_a_deleted_lease_stops_its_holder_at_once(
+    elector: LeaseElector, api: LeaseApi, clock: Clock, events: Recorder
+) -> None:
+    elector.step()
+    api.lease = None  # `kubectl delete lease cfgsync`
+    clock.now += 2
+
+    assert elector.step() is None
+
+    assert events.lost == 1
+    assert not elector.may_write()
+
+
+def test_a_follower_waits_a_lease_duration_before_recreating_a_deleted_lease(
+    elector: LeaseElector, api: LeaseApi, clock: Clock, events: Recorder
+) -> None:
+    api.held_by("other")
+    elector.step()
+    api.lease = None  # deleted while "other" may still be writing
+    elector.step()
+    clock.now += 14.9
+    elector.step()
+    assert api.lease is None
+    assert events.started == 0
+
+    clock.now += 0.1
+    elector.step()
+
+    assert api.holder == "me"
+
+
+def test_a_fresh_install_creates_the_lease_at_once(elector: LeaseElector, api: LeaseApi) -> None:
+    elector.step()
+
+    assert api.holder == "me"
+
+
+def test_fractional_durations_are_recorded_rounded_up(api: LeaseApi, clock: Clock, events: Recorder) -> None:
+    settings = ElectionSettings(
+        namespace="ops", identity="me", lease_duration=10.5, renew_deadline=10.2, retry_period=2
+    )
+    elector = LeaseElector(
+        cast(Kube, api), settings, on_started=events.on_started, on_lost=events.on_lost, clock=clock
+    )
+
+    elector.step()
+
+    assert api.lease is not None
+    assert api.lease["spec"]["leaseDurationSeconds"] == 11  # never less than the renew deadline

@@ -86,10 +86,18 @@ def is_copy(ref: ObjectRef, labels: Mapping[str, str], cluster_name: str) -> boo
     return not points_at_itself(ref, labels, cluster_name)
 
 
+ORIGIN_ANNOTATION_MAX = 1024
+"""Longest origin annotation read: a real one is a short object reference (about 200 characters)."""
+
+
 def _annotated_name(text: str) -> str | None:
+    # Whoever can write the object writes this text: a long or deeply nested one is refused unread
+    # (json.loads recurses, and a few thousand brackets end in RecursionError).
+    if len(text) > ORIGIN_ANNOTATION_MAX or not text.startswith("{"):
+        return None
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     name = value.get("name") if isinstance(value, dict) else None
     return name if isinstance(name, str) else None

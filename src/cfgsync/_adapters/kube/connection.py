@@ -301,6 +301,9 @@ def connect(
             + f": {exc}; pass --kubeconfig and --context, or run inside a pod with a service account"
         ) from exc
     configuration.connection_pool_maxsize = pool_size
+    # urllib3 would send a failed request again by itself, up to three times, after the lease fence
+    # was checked (and, with a read timeout, long after): cfgsync retries at its own level instead.
+    configuration.retries = False
     api = kubernetes.client.ApiClient(configuration)
     api.user_agent = user_agent(identity)
     return Kube(api, name=name, namespace=namespace, on_write=on_write)

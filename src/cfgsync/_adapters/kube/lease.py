@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import math
 import random
 import threading
 import time
@@ -64,6 +65,12 @@ class ElectionSettings:
                 f"({self.renew_deadline:g}s) > 1.2 x retry period ({self.retry_period:g}s), and a retry "
                 f"period of at least 1s; e.g. --lease-duration 15 --renew-deadline 10 --retry-period 2"
             )
+
+    @property
+    def recorded_duration(self) -> int:
+        """The lease duration written into the Lease: whole seconds, rounded up, so that others never
+        wait less than this replica's renew deadline."""
+        return math.ceil(self.lease_duration)
 
     @property
     def path(self) -> str:
@@ -113,6 +120,7 @@ class LeaseElector:
         self._valid_until: float | None = None
         self._seen: _Seen | None = None
         self._seen_at = 0.0
+        self._absent_since: float | None = None
         self._thread = threading.Thread(target=self._run, name="leader-election", daemon=True)
         self.failed: BaseException | None = None
         """The error that ended the election thread, if one did."""
@@ -212,22 +220,46 @@ class LeaseElector:
                 self._take(seen, fresh=False)
                 return True
             except ApiError as exc:
+                if exc.status == 404:
+                    return self._taken("was deleted")
                 if exc.status != 409:
                     raise
         raw = self._get()
         if raw is None:
-            self._create()
-            return True
+            return self._taken("was deleted") if leading else self._create_after_absence()
+        self._absent_since = None
         current = self._observe(raw)
         if current.holder and current.holder != me:
             if leading:  # taken: this replica stops at once, whatever its deadline says
-                with self._lock:
-                    self._valid_until = None
-                return False
+                return self._taken(f"was taken by {current.holder}")
             with self._lock:
                 if self._clock() < self._seen_at + current.duration:
                     return False
         self._take(current, fresh=current.holder != me)
+        return True
+
+    def _taken(self, how: str) -> bool:
+        """The lease is no longer this replica's: stop writing at once, whatever the deadline says."""
+        log.error("lease %s/%s %s", *self._where(), how)
+        with self._lock:
+            self._valid_until = None
+        return False
+
+    def _create_after_absence(self) -> bool:
+        """Create the missing lease; if one was seen before, only after a lease duration without it.
+
+        A lease deleted while its holder runs must not give a second replica the right to write at
+        once: the holder only learns it at its next renewal. On a fresh install no lease was ever seen
+        here, and the first replica creates it straight away.
+        """
+        if self._seen is not None:
+            now = self._clock()
+            if self._absent_since is None:
+                self._absent_since = now
+            if now < self._absent_since + self.settings.lease_duration:
+                return False
+        self._create()
+        self._absent_since = None
         return True
 
     def _where(self) -> tuple[str, str]:
@@ -257,7 +289,7 @@ class LeaseElector:
         spec: dict[str, Any] = {
             **seen.spec,
             "holderIdentity": self.settings.identity,
-            "leaseDurationSeconds": int(self.settings.lease_duration),
+            "leaseDurationSeconds": self.settings.recorded_duration,
             "renewTime": now,
         }
         if fresh:
@@ -274,7 +306,7 @@ class LeaseElector:
             "metadata": {"name": self.settings.name, "namespace": self.settings.namespace},
             "spec": {
                 "holderIdentity": self.settings.identity,
-                "leaseDurationSeconds": int(self.settings.lease_duration),
+                "leaseDurationSeconds": self.settings.recorded_duration,
                 "acquireTime": now,
                 "renewTime": now,
                 "leaseTransitions": 0,
