@@ -1,8 +1,10 @@
-"""When several sources want one copy: the owner keeps it, else the incumbent, else the first by namespace
-and name; both sides hear of it; a copy never changes hands in place; nothing flaps."""
+"""When several sources want one copy: the owner keeps it, else the source that has held that name
+longest elsewhere, else the older source, else the first by namespace and name; both sides hear of it;
+a copy never changes hands in place; nothing flaps."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import pytest
@@ -71,7 +73,7 @@ def test_the_current_owner_keeps_its_copy_and_the_incumbent_gets_new_namespaces(
     assert {c.ref.namespace: c.source for c in result.copies} == {"n1": Z.ref, "n2": Z.ref, "n3": Z.ref}
     by_ns = {c.ref.namespace: c for c in result.conflicts}
     assert "holds the copy already" in by_ns["n1"].reason
-    assert "holds the most copies of that name elsewhere" in by_ns["n3"].reason
+    assert "has held a copy of that name elsewhere the longest" in by_ns["n3"].reason
     assert {a.ref.namespace: a.kind for a in result.actions} == {
         "n1": ActionKind.UNCHANGED,
         "n2": ActionKind.UNCHANGED,
@@ -143,3 +145,38 @@ def test_copies_into_other_clusters_are_arbitrated_by_the_same_rule() -> None:
     assert [c.source for c in result.copies] == [one.ref]
     (conflict,) = result.conflicts
     assert (conflict.sources, conflict.winner) == ((one.ref, two.ref), one.ref)
+
+
+def aged(obj: ConfigObject, created: str) -> ConfigObject:
+    return dataclasses.replace(obj, created=created)
+
+
+def test_a_later_rival_with_more_copies_does_not_win_new_namespaces() -> None:
+    """A tenant copies a platform source's copy name into many namespaces the platform does not use:
+    it holds more copies, but the platform has held that name longer, and gets the new namespace."""
+    spaces = [namespace(n) for n in ("platform", "evil", "prod-1", "dev-1", "dev-2", "dev-3", "prod-2")]
+    platform = aged(wanting("platform", "ca", targets="prod-*"), "2026-01-01T00:00:00Z")
+    evil = aged(wanting("evil", "evil", targets="*"), "2026-06-01T00:00:00Z")
+    before = [
+        aged(obj, "2026-01-01T00:00:01Z" if obj.data["from"] == "platform/ca" else "2026-06-01T00:00:01Z")
+        for obj in carry_out(plan([platform], spaces[:3]), [])
+        + carry_out(plan([evil], [spaces[0], spaces[1], *spaces[3:6]]), [])
+    ]
+
+    result = plan([platform, evil], spaces, before)
+
+    (created,) = result.of_kind(ActionKind.CREATE)
+    assert created.ref.namespace == "prod-2"
+    assert created.source == platform.ref
+    (contest,) = [c for c in result.conflicts if c.ref == created.ref]
+    assert contest.winner == platform.ref
+
+
+def test_with_no_copies_anywhere_the_older_source_wins() -> None:
+    older = aged(Z, "2026-01-01T00:00:00Z")
+    newer = aged(A, "2026-02-01T00:00:00Z")  # sorts first, but came later
+
+    result = plan([newer, older], SPACES)
+
+    assert {c.source for c in result.copies} == {Z.ref}
+    assert all("older source" in c.reason for c in result.conflicts)

@@ -74,3 +74,19 @@ def test_a_new_pass_starts_afresh() -> None:
     first.begin([source])
 
     assert not first.held
+
+
+def test_a_pass_that_never_finishes_ends_at_its_limit() -> None:
+    now = [0.0]
+    source, stuck = ref("omni"), ref("stuck")
+    first = FirstPass(DeleteGuard(), managed=lambda: 100, limit=600, clock=lambda: now[0])
+    first.begin([source, stuck])
+    first.split([delete(source, "a")])
+    first.done([source])  # "stuck" keeps failing and never finishes
+
+    assert first.expire(599.0) is None
+    now[0] = 600.0
+    ended = first.expire(600.0)
+
+    assert ended is not None
+    assert ended.release == {source}  # one delete: within the limits

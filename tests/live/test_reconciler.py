@@ -126,3 +126,39 @@ def test_a_source_that_cannot_be_read_is_reported_and_planned_as_gone(
     (event,) = [c.body for c in api.writes("POST")]
     assert event["reason"] == "UnreadableSource"
     assert "data key 'bad key!' is invalid" in event["message"]
+
+
+def test_the_copies_of_a_vanished_source_wait_out_the_grace(api: FakeApi, store: Store) -> None:
+    now = [0.0]
+    kube = api.as_kube()
+    reconciler = Reconciler(
+        kube=kube,
+        store=store,
+        writer=Writer(kube, workers=2),
+        hooks=load_plugins(only=()),
+        settings=planner.PlanSettings(cluster_name=CLUSTER),
+        events=EventRecorder(kube),
+        metrics=Metrics(),
+        gone_grace=30.0,
+        clock=lambda: now[0],
+    )
+    reconciler.reconcile(SOURCE)
+    store.drop_object("ConfigMap", ("demo", "omni"))  # deleted ...
+    api.calls.clear()
+
+    waiting = reconciler.reconcile(SOURCE)
+
+    assert api.writes("DELETE") == []
+    assert waiting.again_in == 30.0
+    now[0] = 10.0
+    store.put_object(view.header(api.objects[SOURCE_PATH]))  # ... and created again within the grace
+    assert reconciler.reconcile(SOURCE).again_in is None
+    assert api.writes("DELETE") == []
+
+    store.drop_object("ConfigMap", ("demo", "omni"))  # gone for good
+    reconciler.reconcile(SOURCE)
+    now[0] = 45.0
+    gone = reconciler.reconcile(SOURCE)
+
+    assert gone.again_in is None
+    assert len(api.writes("DELETE")) == 2

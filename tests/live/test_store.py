@@ -163,3 +163,18 @@ def test_queries_answer_with_snapshots(store: Store) -> None:
     assert store.copy_keys("ConfigMap") == set()
     public = {name for name in vars(store) if not name.startswith("_")}
     assert public == set()  # no state outside the Store's own methods
+
+
+def test_the_sources_kept_in_full_are_bounded(store: Store) -> None:
+    from cfgsync._controller.store import SOURCE_CACHE_BYTES
+
+    big = "x" * (SOURCE_CACHE_BYTES // 4)
+    sources = [obj("demo", f"big-{i}", annotations=SYNC, data={"k": big}) for i in range(6)]
+    for source in sources:
+        store.put_object(source)
+        store.remember_source(source, source.resource_version)
+
+    kept = [s for s in sources if store.source(s.ref).cached is not None]
+
+    assert len(kept) == 3  # the oldest went first: never more than the budget in memory
+    assert [s.ref.name for s in kept] == ["big-3", "big-4", "big-5"]

@@ -128,13 +128,14 @@ def test_interning_keeps_every_field() -> None:
         immutable=True,
         uid="u",
         resource_version="9",
+        created="2026-11-26T12:00:00Z",
         api_version="v1",
         content_digest="d" * 64,
         where="x:1",
     )
     assert {f.name for f in dc.fields(ConfigObject)} == {
         "ref", "labels", "annotations", "data", "binary_data", "type", "immutable", "uid",
-        "resource_version", "api_version", "content_digest", "where",
+        "resource_version", "created", "api_version", "content_digest", "where",
     }  # fmt: skip
     assert view.Interner().intern(obj) == obj
 

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 
 from cfgsync import errors
 from cfgsync._adapters.kube import connection, diff, reading, resources, view
-from cfgsync._adapters.kube.connection import ApiError, Kube
+from cfgsync._adapters.kube.connection import METADATA, ApiError, Kube
 from cfgsync._adapters.kube.writing import Writer
 from cfgsync._controller.reconciler import ExtraResult
-from cfgsync._core import contexts, diagnostics, origin, planner
+from cfgsync._core import contexts, diagnostics, origin, planner, vocabulary
 from cfgsync._core.model import ConfigObject, Namespace, ObjectRef
 from cfgsync._core.rules import Rule, rules_from_annotations
 
@@ -143,9 +143,16 @@ class ContextPlanner:
         return ExtraResult(retry=retry, failures=failures, writes=writes)
 
     def _observe(
-        self, context: Context, sources: dict[ObjectRef, ConfigObject], group: set[ObjectRef]
+        self,
+        context: Context,
+        sources: dict[ObjectRef, ConfigObject],
+        rules: list[Rule],
+        group: set[ObjectRef],
     ) -> tuple[dict[ObjectRef, ConfigObject], list[Namespace]]:
-        """The copies of ``group`` in that cluster, what holds the copies' names, and their namespaces."""
+        """The copies of ``group`` in that cluster, what holds the copies' names, and their namespaces.
+
+        Copies are found by their origin labels; whatever else holds a copy's name is read as metadata
+        only (it is nobody's copy: a conflict), so no other Secret there is ever read in full."""
         kube = context.kube
         existing: dict[ObjectRef, ConfigObject] = {}
         for ref in group:
@@ -161,13 +168,12 @@ class ContextPlanner:
         namespaces: list[Namespace] = []
         for source in sources.values():
             target = context.namespace or source.ref.namespace
-            ref = ObjectRef(kind=source.ref.kind, namespace=target, name=source.ref.name)
-            if ref not in existing:
-                held = reading.get_object(kube, ref)
-                if held is not None:
-                    existing[ref] = view.observed_or_bare(
-                        {**held, "kind": ref.kind}, policy=self.settings.policy
-                    )
+            for name in _copy_names(source, rules):
+                ref = ObjectRef(kind=source.ref.kind, namespace=target, name=name)
+                if ref not in existing:
+                    held = reading.get_object(kube, ref, accept=METADATA)
+                    if held is not None:
+                        existing[ref] = view.light_object(ref.kind, view.metadata(held))
             try:
                 raw_ns = kube.request("GET", resources.NAMESPACES.item(target))
                 namespaces.append(view.namespace_of(raw_ns))
@@ -183,7 +189,7 @@ class ContextPlanner:
         rules: list[Rule],
         group: set[ObjectRef],
     ) -> ExtraResult:
-        existing, namespaces = self._observe(context, sources, group)
+        existing, namespaces = self._observe(context, sources, rules, group)
         plan = contexts.plan_context_copies(
             sources.values(),
             context=context.name,
@@ -217,3 +223,13 @@ class ContextPlanner:
                     context.placed.discard(ref)
         failed = [o for o in outcomes if not o.ok]
         return ExtraResult(retry=any(o.retriable for o in failed), failures=len(failed), writes=len(outcomes))
+
+
+def _copy_names(source: ConfigObject, rules: list[Rule]) -> set[str]:
+    """The names copies of ``source`` may take: its own, its copy-name annotation, its SyncRules'."""
+    found = {source.ref.name}
+    renamed = source.annotations.get(vocabulary.COPY_NAME, "").strip()
+    if renamed:
+        found.add(renamed)
+    found.update(r.copy_name for r in rules if r.source == source.ref and r.copy_name)
+    return found

@@ -70,6 +70,8 @@ class ControllerSettings:
     """Limits on the deletes of the first pass after start or gaining the lease."""
     crd_check_period: float = 15.0
     """Seconds between checks whether the SyncRule resource appeared or went."""
+    gone_grace: float = 30.0
+    """Seconds the copies of a source that vanished wait before they are deleted (it may come back)."""
     identity: str = "cfgsync"
     """This replica's name, in Events (``reportingInstance``) and the lease."""
 
@@ -129,6 +131,7 @@ class Controller:
             metrics=self.metrics,
             extra=extra,
             first_pass=self.first_pass,
+            gone_grace=settings.gone_grace,
         )
         self.metrics.watch(
             depth=lambda: len(self.queue),
@@ -138,6 +141,7 @@ class Controller:
         self.informers = self._informers()
         self.syncrules: Informer[SyncRuleEntry] | None = None
         self.syncrules_checked = False
+        self._syncrules_missing = 0
         self.health = HealthServer(
             address=settings.health_address,
             port=settings.health_port,
@@ -234,6 +238,7 @@ class Controller:
                 log.info("periodic resync: re-planning every source")
                 self._enqueue(self.store.all_keys())
                 next_resync = now + period
+            self._first_pass_ended(self.first_pass.expire(now))
             if now >= next_crd_check:
                 self._watch_syncrules()
                 next_crd_check = now + self.settings.crd_check_period
@@ -278,18 +283,24 @@ class Controller:
             key = self.queue.get()
             if key is None:
                 return
+            raised = False
             try:
                 result = self.reconciler.reconcile(key)
             except Exception:
                 log.exception("reconcile of %s failed", key, extra={"source": str(key)})
                 self.metrics.errors.labels(kind="reconcile").inc()
-                result = Result(retry=True)
+                result, raised = Result(retry=True), True
             finally:
                 self.queue.done(key)
             if result.busy:
                 self.queue.add_after(key, 0.05)
                 continue
-            self._first_pass_ended(self.first_pass.done((key,)))
+            if result.again_in is not None:
+                self.queue.add_after(key, result.again_in)
+            elif not raised:
+                # A source that raised, or whose deletes wait out a grace, is not done with its first
+                # pass: its deletes are still to be counted by the guard when they come.
+                self._first_pass_ended(self.first_pass.done((key,)))
             if result.retry:
                 delay = self.queue.add_rate_limited(key)
                 self.metrics.reconciles.labels(result="retried").inc()
@@ -476,11 +487,17 @@ class Controller:
             if started:
                 log.info("the SyncRule resource is served now: watching SyncRules")
                 informer.start()
+        elif not installed and self.syncrules is not None and self._syncrules_missing < 1:
+            # An API server that restarts answers 404 for custom resources until it has loaded them:
+            # the resource must be missing at two checks in a row before its rules are dropped.
+            self._syncrules_missing += 1
         elif not installed and self.syncrules is not None:
             log.info("the SyncRule resource is gone: its rules no longer apply")
             self.syncrules.stop()
             self.syncrules = None
             self.store.drop_all_rules()
+        if installed:
+            self._syncrules_missing = 0
         self.syncrules_checked = True
 
     def _watch_event(self, collection: str, event: str) -> None:

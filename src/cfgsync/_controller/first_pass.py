@@ -5,17 +5,24 @@ While that pass runs, creates and updates go ahead but deletes wait; when the la
 is done, the mass-delete guard looks at all of them together. Within its limits they are released (their
 sources are planned again and the deletes carried out from a fresh plan); beyond them they are held for
 as long as this replica leads, and reported, until an operator restarts it with ``--allow-mass-delete``.
-Deletes planned after the first pass are not held, except the ones already held.
+Deletes planned after the first pass are not held, except the ones already held. A source whose
+reconcile raised, or whose deletes wait out a vanished source's grace, has not finished the pass; the
+pass ends after ``PASS_LIMIT`` seconds whatever happens.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Final
 
 from cfgsync._core.guard import DeleteGuard, GuardVerdict
 from cfgsync._core.model import Action, ActionKind, ObjectRef
+
+PASS_LIMIT: Final = 600.0
+"""Seconds after which a first pass ends even if some source never finished it."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -31,9 +38,20 @@ class PassResult:
 class FirstPass:
     """Defers deletes during the first pass, then lets the guard decide (see the module docstring)."""
 
-    def __init__(self, guard: DeleteGuard, *, managed: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        guard: DeleteGuard,
+        *,
+        managed: Callable[[], int],
+        limit: float = PASS_LIMIT,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """``limit``: seconds after which the pass ends even if a source never finished it."""
         self._guard = guard
         self._managed = managed
+        self._limit = limit
+        self._clock = clock
+        self._deadline = 0.0
         self._lock = threading.Lock()
         self._open = False
         self._pending: set[ObjectRef] = set()
@@ -44,6 +62,7 @@ class FirstPass:
         """Open the pass over ``keys`` (the result when there is nothing to wait for)."""
         with self._lock:
             self._open = True
+            self._deadline = self._clock() + self._limit
             self._pending = set(keys)
             self._deferred = {}
             self._held = {}
@@ -62,6 +81,14 @@ class FirstPass:
                         continue
                 allowed.append(action)
         return allowed
+
+    def expire(self, now: float) -> PassResult | None:
+        """End the pass if it has lasted its limit (a source that keeps failing does not hold it open)."""
+        with self._lock:
+            if not self._open or now < self._deadline:
+                return None
+            self._pending.clear()
+        return self.done(())
 
     def done(self, keys: Iterable[ObjectRef]) -> PassResult | None:
         """``keys`` were reconciled; when that ends the pass, the guard's verdict (else None)."""

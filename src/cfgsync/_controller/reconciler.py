@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Final, Protocol
 
@@ -24,7 +24,7 @@ from cfgsync._controller.first_pass import FirstPass
 from cfgsync._controller.metrics import Metrics
 from cfgsync._controller.store import NameKey, Store
 from cfgsync._core import diagnostics, planner, vocabulary
-from cfgsync._core.model import ActionKind, ConfigObject, ObjectRef, Plan
+from cfgsync._core.model import Action, ActionKind, ConfigObject, ObjectRef, Plan
 from cfgsync._core.rules import Rule
 
 log = logging.getLogger("cfgsync.reconciler")
@@ -47,6 +47,8 @@ class Result:
     """Writes that failed."""
     writes: int = 0
     """Writes carried out."""
+    again_in: float | None = None
+    """Seconds after which to reconcile again (deletes waiting out a vanished source's grace)."""
 
 
 @dataclass(slots=True)
@@ -71,8 +73,15 @@ class Reconciler:
         metrics: Metrics,
         extra: Iterable[ExtraPlanner] = (),
         first_pass: FirstPass | None = None,
+        gone_grace: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``gone_grace``: seconds the copies of a vanished source wait before they are deleted."""
         self.kube = kube
+        self.gone_grace = gone_grace
+        self._clock = clock
+        self._gone_since: dict[ObjectRef, float] = {}
+        self._gone_lock = threading.Lock()
         self.store = store
         self.writer = writer
         self.hooks = hooks
@@ -96,7 +105,7 @@ class Reconciler:
                 plan, inputs, group = self._plan(group)
             except _BusyError:
                 return Result(busy=True)
-            changes = [a for a in plan.changes if a.source in group]
+            changes, again_in = self._wait_out_vanished([a for a in plan.changes if a.source in group], group)
             if self.first_pass is not None:
                 changes = self.first_pass.split(changes)
             started = time.monotonic()
@@ -123,9 +132,42 @@ class Reconciler:
                         "seconds": round(time.monotonic() - started, 3),
                     },
                 )
-            return Result(retry=retry, failures=failed, writes=len(outcomes) + sum(r.writes for r in extra))
+            return Result(
+                retry=retry,
+                failures=failed,
+                writes=len(outcomes) + sum(r.writes for r in extra),
+                again_in=again_in,
+            )
         finally:
             self._release(group)
+
+    def _wait_out_vanished(
+        self, changes: list[Action], group: set[ObjectRef]
+    ) -> tuple[list[Action], float | None]:
+        """Hold back the deletes of copies whose source vanished less than ``gone_grace`` ago.
+
+        A source deleted and created again (``kubectl replace --force``, a GitOps tool's replace) keeps
+        its copies, and a rival that wants the same copy name cannot take the namespaces over meanwhile.
+        """
+        now = self._clock()
+        with self._gone_lock:
+            for ref, since in list(self._gone_since.items()):
+                if since + 10 * self.gone_grace < now:  # long gone: its copies went with the grace
+                    del self._gone_since[ref]
+            for ref in group:
+                if self.store.source(ref).exists:
+                    self._gone_since.pop(ref, None)
+                else:
+                    self._gone_since.setdefault(ref, now)
+            waiting = {
+                ref: since + self.gone_grace - now
+                for ref, since in self._gone_since.items()
+                if ref in group and since + self.gone_grace > now
+            }
+        if not waiting:
+            return changes, None
+        kept = [a for a in changes if not (a.kind is ActionKind.DELETE and a.source in waiting)]
+        return kept, max(0.05, min(waiting.values()))
 
     # -- planning ----------------------------------------------------------------------------------
 
@@ -232,12 +274,17 @@ class Reconciler:
 
     def _report(self, plan: Plan, inputs: _Inputs, group: set[ObjectRef], outcomes: list[Outcome]) -> None:
         """Events (and log lines) for the plan's findings, failed writes and replaced copies."""
+        gathered: dict[tuple[ObjectRef, str], list[str]] = {}
         for finding in diagnostics.diagnose(plan):
             if finding.reason == "CopyLeftAlone":
                 continue  # reported on the copy itself (below)
             for subject in finding.subjects:
                 if subject in group:
-                    self._event(inputs, subject, finding.reason, finding.message)
+                    gathered.setdefault((subject, finding.reason), []).append(finding.message)
+        # One Event per source and reason, however many namespaces: a source that conflicts in every
+        # namespace must not write a thousand Events (nor keep a worker busy writing them).
+        for (subject, reason), messages in gathered.items():
+            self._event(inputs, subject, reason, _summarised(messages))
         self._report_left_alone(plan, inputs, group)
         for outcome in outcomes:
             if not outcome.ok:
@@ -309,7 +356,7 @@ class Reconciler:
             return
         if warning:
             if self.events.warning(source, reason, message):
-                log.warning("%s: %s", ref, message, extra={"source": str(ref), "event": reason})
+                log.warning("%s: %s", ref, message[:2000], extra={"source": str(ref), "event": reason})
         else:
             self.events.normal(source, reason, message)
 
@@ -325,6 +372,14 @@ class Reconciler:
     def _release(self, refs: set[ObjectRef]) -> None:
         with self._busy_lock:
             self._busy -= refs
+
+
+def _summarised(messages: list[str], shown: int = 3) -> str:
+    """One Event's message for several findings of one kind: the first few, and how many more."""
+    if len(messages) == 1:
+        return messages[0]
+    more = f" (and {len(messages) - shown} more; the log has each)" if len(messages) > shown else ""
+    return f"{len(messages)} findings: " + "; ".join(messages[:shown]) + more
 
 
 class _BusyError(Exception):

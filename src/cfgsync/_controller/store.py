@@ -19,6 +19,7 @@ Every change that matters calls ``on_change`` with the sources to reconcile agai
 from __future__ import annotations
 
 import threading
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -33,6 +34,8 @@ Key = tuple[str, str]
 NameKey = tuple[str, str]
 """(kind, name): objects of one kind and name across namespaces."""
 _TOMBSTONES = 10_000  # uids of copies this controller deleted, so a late watch echo does not revive one
+SOURCE_CACHE_BYTES = 16 * 1024 * 1024
+"""Payload bytes of full sources kept between reconciles (the rest are fetched again when needed)."""
 
 
 def newer(version: str | None, than: str | None) -> bool:
@@ -123,12 +126,14 @@ class Store:
         self._namespace_list: tuple[Namespace, ...] | None = None
         self._present = _Index()
         self._source_versions: dict[ObjectRef, str] = {}
-        self._full_sources: dict[ObjectRef, ConfigObject] = {}
+        self._full_sources: OrderedDict[ObjectRef, ConfigObject] = OrderedDict()
+        self._full_bytes = 0
         self._copies: dict[ObjectRef, ConfigObject] = {}
         self._copy_names = _Index()
         self._by_owner: dict[ObjectRef, set[ObjectRef]] = {}
         self._tombstones: dict[str, None] = {}
         self._rules: dict[Key, Rule | Problem] = {}
+        self._ruled: Counter[ObjectRef] = Counter()  # sources named by valid SyncRules, how many times
         self._claims: dict[ObjectRef, set[ObjectRef]] = {}
         self._claimed: dict[ObjectRef, frozenset[ObjectRef]] = {}
         self._interner = view.Interner()
@@ -187,7 +192,7 @@ class Store:
                     self._source_versions[ref] = version
                     changed.append(ref)
             elif self._source_versions.pop(ref, None) is not None:
-                self._full_sources.pop(ref, None)
+                self._forget_source(ref)
                 changed.append(ref)
             if new:
                 changed.extend(self._claims.get(ref, ()))
@@ -203,7 +208,7 @@ class Store:
                 return
             changed = list(self._claims.get(ref, ()))
             if self._source_versions.pop(ref, None) is not None:
-                self._full_sources.pop(ref, None)
+                self._forget_source(ref)
                 changed.append(ref)
         if changed:
             self._on_change(changed)
@@ -219,7 +224,7 @@ class Store:
         if rules.declares_rule(header.annotations):
             return True
         with self._lock:
-            return any(isinstance(r, Rule) and r.source == header.ref for r in self._rules.values())
+            return header.ref in self._ruled
 
     # -- sources, in full -------------------------------------------------------------------------
 
@@ -228,15 +233,33 @@ class Store:
         with self._lock:
             version = self._source_versions.get(ref)
             cached = self._full_sources.get(ref)
+            if cached is not None:
+                self._full_sources.move_to_end(ref)
             exists = ref in self._present or ref in self._copies
         fresh = cached if cached is not None and cached.resource_version == version else None
         return SourceState(exists=exists, version=version, cached=fresh)
 
     def remember_source(self, source: ConfigObject, version: str | None) -> None:
-        """Keep a source fetched at ``version``, if it is still a source at that version."""
+        """Keep a source fetched at ``version``, if it is still a source at that version.
+
+        The sources kept are bounded by :data:`SOURCE_CACHE_BYTES` of payload, the least recently used
+        going first: whoever may create objects that declare a rule must not grow the controller."""
+        size = _payload_bytes(source)
         with self._lock:
-            if version is not None and self._source_versions.get(source.ref) == version:
-                self._full_sources[source.ref] = source
+            if version is None or self._source_versions.get(source.ref) != version:
+                return
+            self._forget_source(source.ref)
+            if size > SOURCE_CACHE_BYTES:
+                return  # fetched again when needed
+            self._full_sources[source.ref] = source
+            self._full_bytes += size
+            while self._full_bytes > SOURCE_CACHE_BYTES:
+                self._forget_source(next(iter(self._full_sources)))
+
+    def _forget_source(self, ref: ObjectRef) -> None:
+        old = self._full_sources.pop(ref, None)
+        if old is not None:
+            self._full_bytes -= _payload_bytes(old)
 
     # -- this controller's copies, in digest form ---------------------------------------------------
 
@@ -334,6 +357,8 @@ class Store:
         with self._lock:
             old = self._rules.get(key)
             self._rules[key] = rule
+            self._count_rules(old, -1)
+            self._count_rules(rule, +1)
         self._on_change(_rule_sources(old, rule))
 
     def drop_rule(self, key: Key, uid: str | None = None) -> None:
@@ -341,6 +366,7 @@ class Store:
         del uid
         with self._lock:
             old = self._rules.pop(key, None)
+            self._count_rules(old, -1)
         self._on_change(_rule_sources(old))
 
     def drop_all_rules(self) -> None:
@@ -348,7 +374,14 @@ class Store:
         with self._lock:
             old = list(self._rules.values())
             self._rules.clear()
+            self._ruled.clear()
         self._on_change(_rule_sources(*old))
+
+    def _count_rules(self, rule: Rule | Problem | None, step: int) -> None:
+        if isinstance(rule, Rule):
+            self._ruled[rule.source] += step
+            if self._ruled[rule.source] <= 0:
+                del self._ruled[rule.source]
 
     def rule_keys(self) -> set[Key]:
         """Every SyncRule held."""
@@ -435,8 +468,12 @@ class Store:
     def all_keys(self) -> set[ObjectRef]:
         """Every source, and every owner of a copy (a copy whose source vanished must be removed)."""
         with self._lock:
-            named = {r.source for r in self._rules.values() if isinstance(r, Rule)}
+            named = set(self._ruled)
             return set(self._source_versions) | set(self._by_owner) | named
+
+
+def _payload_bytes(obj: ConfigObject) -> int:
+    return sum(len(k) + len(v) for part in (obj.data, obj.binary_data) for k, v in part.items())
 
 
 def _rule_sources(*found: Rule | Problem | None) -> list[ObjectRef]:

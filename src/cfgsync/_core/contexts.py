@@ -97,4 +97,5 @@ def plan_context_copies(
         warnings=warnings,
         delete_reason=delete_reason,
         elsewhere=True,
+        created={ref: obj.created for ref, obj in by_ref.items()},
     )

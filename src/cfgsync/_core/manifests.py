@@ -220,7 +220,7 @@ def parse_config_object(raw: Mapping[str, object], *, where: str = "") -> Config
     immutable = raw.get("immutable")
     if immutable is not None and not isinstance(immutable, bool):
         raise _fail(subject, f"immutable must be true or false, got {immutable!r}")
-    uid, version = meta.get("uid"), meta.get("resourceVersion")
+    uid, version, created = meta.get("uid"), meta.get("resourceVersion"), meta.get("creationTimestamp")
     labels, annotations = _str_map(meta, "labels", subject), _str_map(meta, "annotations", subject)
     check_metadata(labels, annotations, subject=subject)
     return ConfigObject(
@@ -233,6 +233,7 @@ def parse_config_object(raw: Mapping[str, object], *, where: str = "") -> Config
         immutable=immutable,
         uid=uid if isinstance(uid, str) else None,
         resource_version=version if isinstance(version, str) else None,
+        created=created if isinstance(created, str) else None,
         where=where,
     )
 

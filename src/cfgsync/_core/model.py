@@ -95,6 +95,8 @@ class ConfigObject:
     """Server-assigned uid, when known."""
     resource_version: str | None = None
     """Server-assigned resourceVersion, when known."""
+    created: str | None = None
+    """Server-assigned ``creationTimestamp`` (RFC 3339, UTC), when known: who came first."""
     api_version: str = "v1"
     """The object's apiVersion."""
     content_digest: str | None = None

@@ -7,10 +7,10 @@ manager in practice), so the planner never imports the plugin machinery.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
+from types import MappingProxyType
 from typing import Protocol
 
 import jsonpatch
@@ -51,6 +51,10 @@ class PlanSettings:
     policy: Policy = field(default_factory=lambda: DEFAULT_POLICY)
     """The operator's policy: protected sources, source namespaces, system namespaces, consent,
     metadata copies never carry (see :mod:`cfgsync._core.policy`)."""
+
+
+EMPTY_AGES: Mapping[ObjectRef, str | None] = MappingProxyType({})
+"""No creation times known (render mode, usually)."""
 
 
 class CopyHooks(Protocol):
@@ -184,6 +188,7 @@ def plan_copies(
             or _target_refused(owner, by_name.get(ref.namespace), policy)
             or _no_longer_selected(ref)
         ),
+        created={ref: obj.created for ref, obj in by_ref.items()},
     )
 
 
@@ -294,12 +299,14 @@ def complete_plan(
     warnings: list[Problem],
     delete_reason: Callable[[ObjectRef, ObjectRef], str],
     elsewhere: bool = False,
+    created: Mapping[ObjectRef, str | None] = EMPTY_AGES,
 ) -> Plan:
     """Compare the wanted copies with what exists; delete managed copies no rule wants any more.
 
     When several sources want one copy, :func:`arbitrate` says which one has it. Managed copies in a
     namespace the policy leaves alone are neither written nor deleted: they are reported. ``elsewhere``
-    says ``existing`` is in another cluster than the sources (``sync-contexts``).
+    says ``existing`` is in another cluster than the sources (``sync-contexts``); ``created`` gives the
+    sources' creation times, for arbitration.
     """
     observed = {obj.ref: obj for obj in existing if obj.ref.kind in SOURCE_KINDS}
     differ = _Differ()
@@ -307,7 +314,7 @@ def complete_plan(
     def owner_of(obj: ConfigObject) -> ObjectRef | None:
         return origin.owner_of(obj, cluster_name, elsewhere=elsewhere)
 
-    held: Counter[tuple[ObjectRef, str, str]] | None = None  # counted when first needed
+    held: dict[tuple[ObjectRef, str, str], str] | None = None  # found when first needed
     actions: list[Action] = []
     conflicts: list[Conflict] = []
     left_alone: list[LeftAlone] = []
@@ -341,9 +348,8 @@ def complete_plan(
             conflicts.append(_stale_conflict(ref, contenders, owner))
             continue
         if owner is None and len(contenders) > 1 and held is None:
-            owners = ((owner_of(obj), r) for r, obj in observed.items())
-            held = Counter((o, r.kind, r.name) for o, r in owners if o is not None)
-        winner = arbitrate(ref, contenders, owner=owner, held=held or {})
+            held = _first_held(observed.values(), owner_of)
+        winner = arbitrate(ref, contenders, owner=owner, held=held or {}, created=created)
         mine = [c for c in candidates if c.source == winner]
         if len(mine) > 1:
             conflicts.append(_double_conflict(ref, candidates))
@@ -377,20 +383,48 @@ def arbitrate(
     contenders: list[ObjectRef],
     *,
     owner: ObjectRef | None,
-    held: Mapping[tuple[ObjectRef, str, str], int],
+    held: Mapping[tuple[ObjectRef, str, str], str],
+    created: Mapping[ObjectRef, str | None] = EMPTY_AGES,
 ) -> ObjectRef:
-    """The source whose copy ``ref`` is, when ``contenders`` (sorted by namespace, name) all want it.
+    """The source whose copy ``ref`` is, when ``contenders`` all want it.
 
     1. The copy's current owner keeps it: a copy belongs to one source for its whole life.
-    2. No copy yet: the source that holds the most copies of this kind and name in other namespaces
-       (the incumbent), so a late rival cannot take the new namespaces of an established source.
-    3. Otherwise the first by namespace, then name.
+    2. No copy yet: the source that has held a copy of this kind and name elsewhere the longest (its
+       oldest such copy is the oldest), so a rival cannot win the new namespaces of an established
+       source, however many copies it makes meanwhile.
+    3. Else the older source (``creationTimestamp``), else the first by namespace, then name.
 
-    Every mode applies the same rule to what it sees; existing copies never change hands, so nothing flaps.
+    ``held`` maps (source, kind, name) to the creation time of that source's oldest copy of that name
+    (empty when unknown); ``created`` the sources' creation times. Every mode applies the same rule to
+    what it sees; existing copies never change hands, so nothing flaps.
     """
     if owner is not None:
         return owner
-    return min(contenders, key=lambda s: -held.get((s, ref.kind, ref.name), 0))
+
+    def rank(source: ObjectRef) -> tuple[bool, bool, str, bool, str, str, str]:
+        first = held.get((source, ref.kind, ref.name))
+        born = created.get(source)
+        # Unknown times sort after known ones: whoever can prove it came first, wins.
+        return (first is None, not first, first or "", not born, born or "", source.namespace, source.name)
+
+    return min(contenders, key=rank)
+
+
+def _first_held(
+    observed: Iterable[ConfigObject], owner_of: Callable[[ConfigObject], ObjectRef | None]
+) -> dict[tuple[ObjectRef, str, str], str]:
+    """(owner, kind, name) -> creation time of its oldest copy of that name ('' when none is known)."""
+    first: dict[tuple[ObjectRef, str, str], str] = {}
+    for obj in observed:
+        owner = owner_of(obj)
+        if owner is None:
+            continue
+        key = (owner, obj.ref.kind, obj.ref.name)
+        created = obj.created or ""
+        known = first.get(key)
+        if known is None or (created and (not known or created < known)):
+            first[key] = created
+    return first
 
 
 def _left_alone(ref: ObjectRef, owner: ObjectRef) -> LeftAlone:
@@ -456,8 +490,8 @@ def _contest(ref: ObjectRef, candidates: list[Copy], winner: ObjectRef, *, kept:
     why = (
         "it holds the copy already, and a copy never changes hands"
         if kept
-        else "no copy exists yet, and it holds the most copies of that name elsewhere, else sorts first "
-        "by namespace and name"
+        else "no copy exists yet, and it has held a copy of that name elsewhere the longest, else it is the "
+        "older source, else it sorts first by namespace and name"
     )
     losers = ", ".join(str(s) for s in sources if s != winner)
     return Conflict(

@@ -138,8 +138,10 @@ class Policy:
             return True
         if any(fnmatchcase(name, p) for p in self.sources_from):
             return True
-        labels = namespace.labels if namespace is not None else {}
-        return self.sources_from_selector is not None and self.sources_from_selector.matches(labels)
+        # A namespace nothing is known of matches no selector: a negative one ("!x") must not admit it.
+        if namespace is None or self.sources_from_selector is None:
+            return False
+        return self.sources_from_selector.matches(namespace.labels)
 
     def _sources_from_text(self, name: str) -> str:
         allowed = []

@@ -157,6 +157,82 @@ def _array(value: str | tuple[str, ...]) -> tuple[str, ...]:
     return value if isinstance(value, tuple) else (value,)
 
 
+OPERATOR_PREFIX: Final = "CFGSYNC_"
+"""The sidecar's own environment (``CFGSYNC_ALLOW_SOURCES_FROM`` and so on): the operator's policy.
+
+An Application sets its plugin parameters and ``ARGOCD_ENV_*`` itself; it cannot set the sidecar
+container's environment, so that is where the operator puts the policy Applications may not loosen."""
+_POLICY_SETTINGS: Final = (
+    "allow-system-namespaces",
+    "deny-source-types",
+    "allow-sources-from",
+    "allow-sources-from-selector",
+    "require-consent",
+    "strip-metadata",
+)
+
+
+def _operator(environ: Mapping[str, str]) -> dict[str, str]:
+    """The operator's policy settings from the sidecar's environment (empty when unset)."""
+    found = {}
+    for name in _POLICY_SETTINGS:
+        value = environ.get(OPERATOR_PREFIX + name.upper().replace("-", "_"), "").strip()
+        if value:
+            found[name] = value
+    return found
+
+
+def _policy(values: Mapping[str, str | tuple[str, ...]], operator: Mapping[str, str]) -> policy.Policy:
+    """The Application's policy settings within the operator's: an Application may tighten, not loosen.
+
+    System namespaces open only when the operator allows it (``CFGSYNC_ALLOW_SYSTEM_NAMESPACES=true``)
+    and the Application asks; consent is required when either asks; protected types and stripped keys
+    add up; where sources may live is the operator's alone once the operator has said it."""
+
+    def env(name: str) -> str:
+        return OPERATOR_PREFIX + name.upper().replace("-", "_")
+
+    def listed(text: str) -> tuple[str, ...]:
+        return tuple(p.strip() for p in text.split(",") if p.strip())
+
+    for name in ("allow-system-namespaces", "require-consent"):
+        if operator.get(name, "false") not in {"false", "true"}:
+            raise errors.SettingsError(f"{env(name)} is {operator[name]!r}; it must be true or false")
+    asks_system = values["allow-system-namespaces"] == "true"
+    if asks_system and operator.get("allow-system-namespaces") != "true":
+        raise errors.SettingsError(
+            "setting allow-system-namespaces: an Application may not open the system namespaces; the "
+            f"plugin's operator allows it with {env('allow-system-namespaces')}=true in the sidecar's env"
+        )
+    operator_sources = {"allow-sources-from", "allow-sources-from-selector"} & set(operator)
+    app_sources = values["allow-sources-from"] or values["allow-sources-from-selector"]
+    if operator_sources and app_sources:
+        raise errors.SettingsError(
+            "settings allow-sources-from(-selector): the plugin's operator decides where sources may live "
+            f"({', '.join(env(n) for n in sorted(operator_sources))} in the sidecar's env); leave them unset"
+        )
+    if operator_sources:
+        sources_from = listed(operator.get("allow-sources-from", ""))
+        selector = operator.get("allow-sources-from-selector") or None
+    else:
+        sources_from = _array(values["allow-sources-from"])
+        selector = str(values["allow-sources-from-selector"]) or None
+    return policy.build_policy(
+        allow_system_namespaces=asks_system,
+        denied_source_types=(
+            *_array(values["deny-source-types"]),
+            *listed(operator.get("deny-source-types", "")),
+        ),
+        sources_from=sources_from,
+        sources_from_selector=selector,
+        require_consent=values["require-consent"] == "true" or operator.get("require-consent") == "true",
+        strip_metadata=(*_array(values["strip-metadata"]), *listed(operator.get("strip-metadata", ""))),
+        where="the sidecar's CFGSYNC_* env"
+        if operator_sources
+        else "plugin parameters (or ARGOCD_ENV_CFGSYNC_*)",
+    )
+
+
 def read_environment(environ: Mapping[str, str]) -> ArgoEnvironment:
     """Typed settings from ArgoCD's variables: parameters first, then env, then defaults."""
     values = {p.name: p.default for p in PARAMETERS}
@@ -172,15 +248,7 @@ def read_environment(environ: Mapping[str, str]) -> ArgoEnvironment:
         cluster_name=str(values["cluster-name"]),
         source_namespace=str(values["source-namespace"]) or None,
         excluded_namespaces=_array(values["exclude-namespaces"]),
-        policy=policy.build_policy(
-            allow_system_namespaces=values["allow-system-namespaces"] == "true",
-            denied_source_types=_array(values["deny-source-types"]),
-            sources_from=_array(values["allow-sources-from"]),
-            sources_from_selector=str(values["allow-sources-from-selector"]) or None,
-            require_consent=values["require-consent"] == "true",
-            strip_metadata=_array(values["strip-metadata"]),
-            where="plugin parameters (or ARGOCD_ENV_CFGSYNC_*)",
-        ),
+        policy=_policy(values, _operator(environ)),
     )
     spelled = {p.name: f"setting {p.name} (plugin parameter {p.name} or env {p.env})" for p in PARAMETERS}
     validation.check_settings(

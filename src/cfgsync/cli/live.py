@@ -232,6 +232,13 @@ SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/names
     help="Re-plan every source this often; 0 turns periodic resync off.",
 )
 @click.option(
+    "--source-gone-grace",
+    callback=_duration,
+    default="30s",
+    show_default=True,
+    help="How long the copies of a source that vanished wait before they are deleted (it may come back).",
+)
+@click.option(
     "--contexts-kubeconfig",
     "--kubeconfig-file",
     "contexts_kubeconfig",
@@ -305,6 +312,7 @@ def run_command(
     source_namespace: str | None,
     exclude: tuple[str, ...],
     resync_period: float,
+    source_gone_grace: float,
     contexts_kubeconfig: str | None,
     health_address: str,
     health_port: int,
@@ -376,6 +384,7 @@ def run_command(
             settings=controller.ControllerSettings(
                 plan=plan_settings,
                 resync_period=resync_period,
+                gone_grace=source_gone_grace,
                 workers=workers,
                 write_concurrency=write_concurrency,
                 health_address=health_address,

@@ -124,10 +124,11 @@ def parse_syncrule(raw: Mapping[str, Any]) -> Rule | Problem:
         return Problem(subject=where, message=str(exc))
 
 
-def get_object(kube: Kube, ref: ObjectRef) -> Json | None:
-    """One ConfigMap or Secret in full, or None when it does not exist."""
+def get_object(kube: Kube, ref: ObjectRef, *, accept: str = JSON) -> Json | None:
+    """One ConfigMap or Secret (in full, or its metadata with ``accept=METADATA``), or None when it
+    does not exist."""
     try:
-        return kube.request("GET", resources.BY_KIND[ref.kind].item(ref.name, ref.namespace))
+        return kube.request("GET", resources.BY_KIND[ref.kind].item(ref.name, ref.namespace), accept=accept)
     except ApiError as exc:
         if exc.status == 404:
             return None

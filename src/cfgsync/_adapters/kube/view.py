@@ -84,10 +84,16 @@ class Interner:
             immutable=obj.immutable,
             uid=obj.uid,
             resource_version=obj.resource_version,
+            created=obj.created,
             api_version=obj.api_version,
             content_digest=sys.intern(obj.content_digest) if obj.content_digest is not None else None,
             where=obj.where,
         )
+
+
+def _created(meta: Mapping[str, Any]) -> str | None:
+    created = meta.get("creationTimestamp")
+    return created if isinstance(created, str) else None
 
 
 def metadata(raw: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -190,6 +196,7 @@ def cached_copy(raw: Mapping[str, Any], *, policy: Policy = DEFAULT_POLICY) -> C
         immutable=immutable if isinstance(immutable, bool) else None,
         uid=uid if isinstance(uid, str) else None,
         resource_version=version if isinstance(version, str) else None,
+        created=_created(meta),
         content_digest=manifests.content_digest(data, binary),
     )
 
@@ -211,6 +218,7 @@ def written_copy(raw: Mapping[str, Any], copy: Copy) -> ConfigObject:
         immutable=copy.immutable,
         uid=uid if isinstance(uid, str) else None,
         resource_version=version if isinstance(version, str) else None,
+        created=_created(meta),
         content_digest=manifests.content_digest(
             data if isinstance(data, Mapping) else {}, binary if isinstance(binary, Mapping) else {}
         ),
@@ -248,6 +256,7 @@ def header(raw: Mapping[str, Any]) -> ConfigObject:
         annotations=frozen(string_map(meta, "annotations")),
         uid=uid if isinstance(uid, str) else None,
         resource_version=version if isinstance(version, str) else None,
+        created=_created(meta),
     )
 
 
@@ -266,6 +275,7 @@ def light_object(kind: str, meta: Mapping[str, Any]) -> ConfigObject:
         annotations=frozen(annotations),
         uid=uid if isinstance(uid, str) else None,
         resource_version=version if isinstance(version, str) else None,
+        created=_created(meta),
     )
 
 
