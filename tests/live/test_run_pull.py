@@ -169,7 +169,8 @@ def test_apply_previews_and_writes_pulls(
     assert after.metadata.uid == target.metadata.uid
     managers = {m.manager: m for m in after.metadata.managed_fields}
     owned = json.dumps(managers["cfgsync"].fields_v1)
-    assert COPIED_FROM in owned and COPY_FROM not in owned  # cfgsync never owns the request
+    assert COPIED_FROM in owned
+    assert COPY_FROM not in owned  # cfgsync never owns the request
 
 
 def test_a_target_of_another_kind_or_type_is_refused(
