@@ -140,8 +140,8 @@ def test_replicator_cluster_taken_over_then_push_pull_and_deletion_followed(
     preview = cfgsync("apply", "--dry-run", *name, kubeconfig=control_plane.kubeconfig)
     assert preview.returncode == 0, preview.stderr
     for ns in (team_a, team_b):
-        line = f"update ConfigMap {ns}/settings (copy of ConfigMap {platform}/settings): taken over in place from"
-        assert f"{line} replicator" in preview.stdout
+        line = f"update ConfigMap {ns}/settings (copy of ConfigMap {platform}/settings)"
+        assert f"{line}: taken over in place from replicator" in preview.stdout
     assert f"create ConfigMap {team_a}/settings" not in preview.stdout
 
     with running(*BASE, *name, kubeconfig=control_plane.kubeconfig) as ctl:
