@@ -19,6 +19,7 @@ cfgsync never reads the field manager names of other tools, so nothing depends o
 
 from __future__ import annotations
 
+import functools
 import secrets
 from typing import Any
 
@@ -42,6 +43,11 @@ ORIGIN_NAME = "kubed.appscode.com/origin.name"
 
 def cluster() -> tuple[str, str]:
     return ("--cluster-name", f"test-{secrets.token_hex(3)}")
+
+
+def taken_over(core: Any, namespace: str, name: str) -> bool:
+    """True when the object carries cfgsync's origin labels (it is a managed copy now)."""
+    return ORIGIN_NAME in (read_cm(core, namespace, name).metadata.labels or {})
 
 
 def replicated_by_replicator(source: Any, namespace: str, *, extra: dict[str, str] | None = None) -> Any:
@@ -146,9 +152,7 @@ def test_replicator_cluster_taken_over_then_push_pull_and_deletion_followed(
 
     with running(*BASE, *name, kubeconfig=control_plane.kubeconfig) as ctl:
         for ns, before in copies.items():
-            wait_for(
-                lambda ns=ns: ORIGIN_NAME in (read_cm(core, ns, "settings").metadata.labels or {}), what=ns
-            )
+            wait_for(functools.partial(taken_over, core, ns, "settings"), what=f"{ns} taken over")
             after = read_cm(core, ns, "settings")
             assert after.metadata.uid == before.metadata.uid  # in place
             assert after.data == {"level": "info"}  # no data flip
@@ -230,7 +234,7 @@ def test_reflector_cluster_taken_over_then_auto_and_manual_mirrors_followed(
 
     with running(*BASE, *cluster(), kubeconfig=control_plane.kubeconfig) as ctl:
         for ns, before in auto.items():
-            wait_for(lambda ns=ns: ORIGIN_NAME in (read_cm(core, ns, "ca").metadata.labels or {}), what=ns)
+            wait_for(functools.partial(taken_over, core, ns, "ca"), what=f"{ns} taken over")
             after = read_cm(core, ns, "ca")
             assert after.metadata.uid == before.metadata.uid
             assert after.data == {"ca.crt": "one"}
