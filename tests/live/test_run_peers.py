@@ -46,8 +46,11 @@ def cluster() -> tuple[str, str]:
 
 
 def taken_over(core: Any, namespace: str, name: str) -> bool:
-    """True when the object carries cfgsync's origin labels (it is a managed copy now)."""
-    return ORIGIN_NAME in (read_cm(core, namespace, name).metadata.labels or {})
+    """True when the object carries cfgsync's origin labels and none of the peers' marks (the takeover
+    is an apply, then a patch removing what apply cannot: a reader may see the first alone)."""
+    meta = read_cm(core, namespace, name).metadata
+    marked = any(k.startswith((R, F)) for k in meta.annotations or {})
+    return ORIGIN_NAME in (meta.labels or {}) and not marked
 
 
 def replicated_by_replicator(source: Any, namespace: str, *, extra: dict[str, str] | None = None) -> Any:
