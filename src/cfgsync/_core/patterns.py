@@ -22,6 +22,7 @@ Three ways of matching, one per place a peer uses regexes (docs/annotations.md h
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,18 +57,28 @@ class NamespaceRegex:
     _compiled: Any = field(compare=False, repr=False)
 
     def matches(self, name: str) -> bool:
-        """True when namespace ``name`` matches this entry."""
-        if self.matching is Matching.WHOLE_NAME:
-            return self._compiled.fullmatch(name) is not None
-        found = self._compiled.search(name)
-        if found is None:
-            return False
-        if self.matching is Matching.ANYWHERE:
-            return True
-        return bool(found.start() == 0 and found.end() == len(name))
+        """True when namespace ``name`` matches this entry.
+
+        Remembered per (entry, way, name): many sources carry the same entries (one annotation copied
+        onto a hundred sources), and each is matched against every namespace on every plan."""
+        return _matches(self.text, self.matching, name, self._compiled)
 
     def __str__(self) -> str:
         return self.text
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _matches(text: str, matching: Matching, name: str, compiled: Any) -> bool:
+    """The match itself (``compiled`` is ``text`` compiled: equal texts give equal answers)."""
+    del text  # part of the key only
+    if matching is Matching.WHOLE_NAME:
+        return compiled.fullmatch(name) is not None
+    found = compiled.search(name)
+    if found is None:
+        return False
+    if matching is Matching.ANYWHERE:
+        return True
+    return bool(found.start() == 0 and found.end() == len(name))
 
 
 def compile_entry(text: str, matching: Matching, *, where: str) -> NamespaceRegex:
