@@ -242,3 +242,22 @@ def test_a_replicator_target_holding_keys_of_its_own_is_not_taken_over() -> None
     (refusal,) = planned(src, asking).pull_refusals
     assert "keys of its own" in refusal.reason
     assert "mine" in refusal.reason
+
+
+def test_a_source_kubed_marked_with_its_own_origin_is_still_pulled_from() -> None:
+    # kubed 0.13 writes its origin labels onto its sources when it restarts: still a source, never a copy.
+    marked = config_map(
+        "platform",
+        "settings",
+        {"k": "v"},
+        labels={
+            "kubed.appscode.com/origin.name": "settings",
+            "kubed.appscode.com/origin.namespace": "platform",
+            "kubed.appscode.com/origin.cluster": "",
+        },
+        annotations=ALLOWING,
+    )
+    (action,) = planned(marked, target()).actions
+    assert action.kind is ActionKind.UPDATE
+    assert action.desired is not None
+    assert dict(action.desired.data) == {"k": "v"}

@@ -225,9 +225,9 @@ class Reconciler:
             return state.cached
         if not state.exists:
             return None
-        if state.version is None:
-            # It declares nothing (a target asks for it, or its copies' rule went): its metadata says
-            # all the planner needs, and its data is never read.
+        if state.version is None and not self.store.rules_for([ref]):
+            # It declares nothing and no SyncRule names it (a target asks for it, or its copies' rule
+            # went): its metadata says all the planner needs, and its data is never read.
             meta = reading.get_object(self.kube, ref, accept=METADATA)
             return None if meta is None else view.header({**meta, "kind": ref.kind})
         raw = reading.get_object(self.kube, ref)
