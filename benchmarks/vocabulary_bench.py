@@ -33,7 +33,7 @@ R = "replicator.v1.mittwald.de/"
 F = "reflector.v1.k8s.emberstack.com/"
 
 
-def annotations(scenario: str) -> dict[str, str]:
+def source_annotations(scenario: str) -> dict[str, str]:
     """What each source carries in ``scenario``."""
     return {
         "kubed": {"kubed.appscode.com/sync": "app=kubed"},
@@ -64,7 +64,7 @@ def inputs(scenario: str) -> tuple[list[Any], list[Any], list[Any]]:
     spaces.append(namespace("platform"))
     data = {f"setting-{k}": f"value-{k}" for k in range(5)}
     sources = [
-        config_map("platform", f"shared-{i:03d}", data, annotations=annotations(scenario))
+        config_map("platform", f"shared-{i:03d}", data, annotations=source_annotations(scenario))
         for i in range(SOURCES)
     ]
     targets = []
@@ -83,10 +83,8 @@ def inputs(scenario: str) -> tuple[list[Any], list[Any], list[Any]]:
 
 def measure(scenario: str, rounds: int) -> dict[str, Any]:
     """Median seconds of ``rounds`` plans, and how many copies a plan holds."""
-    from cfgsync._plugins.manager import load_plugins
-    from cfgsync.testing import plan
+    from cfgsync.testing import plan  # the built-in transforms alone, as in every mode
 
-    del load_plugins  # the testing helper loads the built-ins alone
     sources, spaces, existing = inputs(scenario)
     times = []
     copies = 0
