@@ -23,8 +23,10 @@ suite=${DEBIAN_SUITE:-bookworm}
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 security=${DEBIAN_SECURITY_MIRROR-http://deb.debian.org/debian-security}
 
-BUILD_PACKAGES=python3-venv,python-is-python3
-RUN_PACKAGES=python3,python-is-python3
+# libstdc++6: google-re2, which matches the regular expressions tenants write, is C++ (the build stage
+# runs cfgsync once too).
+BUILD_PACKAGES=python3-venv,python-is-python3,libstdc++6
+RUN_PACKAGES=python3,python-is-python3,libstdc++6
 
 set -- "deb $mirror $suite main" "deb $mirror $suite-updates main"
 if [ -n "$security" ]; then

@@ -35,6 +35,7 @@ from cfgsync._core.model import (
     ObjectRef,
     Plan,
     Problem,
+    PullRefusal,
     Veto,
 )
 from cfgsync._core.planner import PlanSettings
@@ -90,6 +91,7 @@ __all__ = [
     "PluginHooks",
     "Policy",
     "Problem",
+    "PullRefusal",
     "Refusal",
     "Rule",
     "RuleError",

@@ -224,6 +224,16 @@ def test_config_values_become_kubed_compatible_flags(helm: Helm) -> None:
     assert [a for a in args if a.startswith("--resync-period")] == ["--resync-period=1m"]
 
 
+def test_each_vocabulary_is_read_by_default_and_a_value_switches_it_off(helm: Helm) -> None:
+    default = container(documents(helm.template()))["args"]
+    custom = container(documents(helm.template("-f", str(CUSTOM_VALUES))))["args"]
+
+    assert not [a for a in default if a.startswith(("--disable-vocabulary", "--exclude-namespace-regex"))]
+    assert "--disable-vocabulary=reflector" in custom
+    assert "--disable-vocabulary=replicator" not in custom
+    assert "--exclude-namespace-regex=^sandbox-" in custom
+
+
 def test_kubeconfig_secret_is_mounted_read_only(helm: Helm) -> None:
     docs = documents(helm.template("-f", str(CUSTOM_VALUES)))
     pod = find(docs, "Deployment")["spec"]["template"]["spec"]

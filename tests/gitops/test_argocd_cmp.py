@@ -359,3 +359,26 @@ def test_discover_prints_the_marker_and_hints_at_rules_without_it(
     assert result.returncode == 0, result.stderr
     assert result.stdout == expected  # what plugin.yaml's discover rule matches
     assert (hint in result.stderr) if hint else result.stderr == ""
+
+
+@pytest.mark.parametrize("example", ["pull", "replicator", "reflector"])
+def test_each_vocabulary_generates_once_per_object_as_render_does(
+    cmp: Cmp, tmp_path: Path, example: str
+) -> None:
+    app = tmp_path / example
+    shutil.copytree(REPO / "examples" / example, app)
+    write(app / "cfgsync.yaml", "")
+
+    result = cmp("generate", app)
+
+    assert result.returncode == 0, result.stderr
+    objects = documents(result.stdout)
+    idents = [(o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]) for o in objects]
+    assert len(idents) == len(set(idents))  # a pulled target replaces its own manifest
+    rendered = {
+        (o["kind"], o["metadata"]["namespace"], o["metadata"]["name"]): o
+        for o in yaml.safe_load_all((GOLDEN.parents[1] / "cli" / "golden" / f"{example}.yaml").read_text())
+        if o is not None
+    }
+    emitted = {(o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]): o for o in objects}
+    assert {k: emitted[k] for k in rendered} == rendered

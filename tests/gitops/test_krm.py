@@ -216,3 +216,71 @@ def test_stdin_that_is_not_a_resource_list_is_refused(tmp_path: Path) -> None:
     assert code == 1
     assert out is None
     assert "not a ResourceList" in stderr
+
+
+MIRRORED: dict[str, Any] = {
+    "apiVersion": "v1",
+    "kind": "ConfigMap",
+    "metadata": {
+        "name": "app",
+        "namespace": "web",
+        "labels": {"app": "shop"},
+        "annotations": {"reflector.v1.k8s.emberstack.com/reflects": "platform/shared", ID: "7"},
+    },
+}
+SHARED: dict[str, Any] = {
+    "apiVersion": "v1",
+    "kind": "ConfigMap",
+    "metadata": {
+        "name": "shared",
+        "namespace": "platform",
+        "annotations": {"reflector.v1.k8s.emberstack.com/reflection-allowed": "true", ID: "8"},
+    },
+    "data": {"k": "v"},
+}
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        None,
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "c"},
+            "data": {"disable-vocabularies": "replicator"},
+        },
+    ],
+    ids=["defaults", "replicator-off"],
+)
+def test_a_pulled_target_replaces_its_item_in_place(tmp_path: Path, config: dict[str, Any] | None) -> None:
+    code, out, stderr = run_krm(resource_list([*ITEMS, SHARED, MIRRORED], config), tmp_path)
+
+    assert code == 0, stderr
+    assert out is not None
+    apps = [i for i in out["items"] if i["metadata"]["name"] == "app"]
+    assert len(apps) == 1  # emitted once: the target, with the data it pulled
+    (app,) = apps
+    assert app["data"] == {"k": "v"}
+    assert app["metadata"]["labels"] == {"app": "shop"}
+    assert app["metadata"]["annotations"][ID] == "7"  # kustomize still recognises its item
+    assert "cfgsync.io/copied-from" in app["metadata"]["annotations"]
+
+
+def test_a_switched_off_vocabulary_in_the_function_config(tmp_path: Path) -> None:
+    config = {
+        "apiVersion": "cfgsync.io/v1alpha1",
+        "kind": "SyncSettings",
+        "metadata": {"name": "s"},
+        "spec": {"disableVocabularies": ["reflector"], "excludeNamespacesRegex": ["^we"]},
+    }
+
+    code, out, stderr = run_krm(resource_list([*ITEMS, SHARED, MIRRORED], config), tmp_path)
+
+    assert code == 0, stderr
+    assert out is not None
+    (app,) = [i for i in out["items"] if i["metadata"]["name"] == "app"]
+    assert "data" not in app
+    assert not [
+        i for i in out["items"] if i["metadata"].get("namespace") == "web" and i["metadata"]["name"] == "ca"
+    ]

@@ -178,3 +178,98 @@ def test_the_sources_kept_in_full_are_bounded(store: Store) -> None:
 
     assert len(kept) == 3  # the oldest went first: never more than the budget in memory
     assert [s.ref.name for s in kept] == ["big-3", "big-4", "big-5"]
+
+
+ASKS = {"cfgsync.io/copy-from": "demo/omni"}
+OTHER = ObjectRef(kind="ConfigMap", namespace="demo", name="other")
+
+
+def test_a_target_is_indexed_by_the_source_it_asks_for_and_nothing_else(
+    store: Store, changed: list[ObjectRef]
+) -> None:
+    target = obj(
+        "team-a", "app", annotations={**ASKS, "kubectl.kubernetes.io/last-applied-configuration": "x" * 1000}
+    )
+    store.put_object(target)
+
+    assert changed == [SOURCE]
+    assert store.requesters([SOURCE]) == {target.ref}
+    assert SOURCE in store.all_keys()  # resync reaches it, whether it exists or not
+    assert store.target(target.ref) == ("7", None)  # its version only, until the reconciler reads it
+    store.put_object(obj("team-b", "plain"))  # an object that asks for nothing adds nothing
+    assert store.requesters([SOURCE]) == {target.ref}
+
+
+def test_a_changed_request_reconciles_the_old_and_the_new_source(
+    store: Store, changed: list[ObjectRef]
+) -> None:
+    store.put_object(obj("team-a", "app", annotations=ASKS))
+    changed.clear()
+
+    store.put_object(obj("team-a", "app", annotations={"cfgsync.io/copy-from": "demo/other"}, version="8"))
+
+    assert set(changed) == {OTHER, SOURCE}
+    assert store.requesters([SOURCE]) == set()
+    assert store.requesters([OTHER]) == {ObjectRef(kind="ConfigMap", namespace="team-a", name="app")}
+
+
+@pytest.mark.parametrize("how", ["request removed", "target deleted"])
+def test_a_request_that_goes_reconciles_its_source_and_is_forgotten(
+    store: Store, changed: list[ObjectRef], how: str
+) -> None:
+    store.put_object(obj("team-a", "app", annotations=ASKS))
+    changed.clear()
+
+    if how == "request removed":
+        store.put_object(obj("team-a", "app", version="8"))
+    else:
+        store.drop_object("ConfigMap", ("team-a", "app"))
+
+    assert changed == [SOURCE]
+    assert store.requesters([SOURCE]) == set()
+    assert SOURCE not in store.all_keys()
+
+
+def test_a_target_edit_reconciles_its_source_and_an_echo_of_the_same_version_does_not(
+    store: Store, changed: list[ObjectRef]
+) -> None:
+    store.put_object(obj("team-a", "app", annotations=ASKS))
+    store.put_object(obj("team-a", "app", annotations=ASKS))
+    assert changed == [SOURCE]
+    store.put_object(obj("team-a", "app", annotations=ASKS, version="8"))
+    assert changed == [SOURCE, SOURCE]
+
+
+def test_a_malformed_request_reconciles_the_target_itself_so_that_it_is_told(
+    store: Store, changed: list[ObjectRef]
+) -> None:
+    target = obj("team-a", "app", annotations={"cfgsync.io/copy-from": "no-slash"})
+    store.put_object(target)
+    assert changed == [target.ref]
+    assert store.requesters([target.ref]) == {target.ref}
+
+
+def test_a_switched_off_vocabulary_asks_for_nothing(changed: list[ObjectRef]) -> None:
+    store = Store(cluster_name=CLUSTER, on_change=changed.extend, disabled=frozenset({"replicator"}))
+    store.put_object(
+        obj("team-a", "app", annotations={"replicator.v1.mittwald.de/replicate-from": "demo/omni"})
+    )
+    assert changed == []
+
+
+def test_peer_made_copies_are_remembered_by_name_until_taken_over(store: Store) -> None:
+    mirror = obj(
+        "team-a",
+        annotations={
+            "reflector.v1.k8s.emberstack.com/reflects": "demo/omni",
+            "reflector.v1.k8s.emberstack.com/auto-reflects": "True",
+        },
+    )
+    store.put_object(mirror)
+    assert store.peer_made([mirror.ref, SOURCE]) == {mirror.ref}
+    store.put_object(
+        dataclasses.replace(
+            mirror, labels=frozen(marks("demo")), annotations=frozen({}), resource_version="8"
+        )
+    )
+    assert store.peer_made([mirror.ref]) == set()

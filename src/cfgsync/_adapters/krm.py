@@ -15,7 +15,17 @@ from typing import Any, Final
 
 from cfgsync import errors
 from cfgsync._adapters import krm_text, streams, tree
-from cfgsync._core import diagnostics, inventory, planner, policy, syncrule, validation, vocabulary
+from cfgsync._core import (
+    diagnostics,
+    inventory,
+    patterns,
+    planner,
+    policy,
+    syncrule,
+    validation,
+    vocabularies,
+    vocabulary,
+)
 from cfgsync._core.inventory import Document
 from cfgsync._core.model import ObjectRef, Plan
 
@@ -47,11 +57,22 @@ _POLICY_FIELDS: Final = {
     "stripMetadata": "strip-metadata",
 }
 """The policy's settings: SyncSettings spec field -> ConfigMap data key (docs/security.md)."""
+_READING_FIELDS: Final = {
+    "disableVocabularies": "disable-vocabularies",
+    "excludeNamespacesRegex": "exclude-namespaces-regex",
+}
+"""How annotations are read (docs/annotations.md): SyncSettings spec field -> ConfigMap data key."""
 _SPEC_FIELDS: Final = frozenset(
-    {"clusterName", "sourceNamespace", "excludeNamespaces", "rules", *_POLICY_FIELDS}
+    {"clusterName", "sourceNamespace", "excludeNamespaces", "rules", *_POLICY_FIELDS, *_READING_FIELDS}
 )
 _CONFIGMAP_KEYS: Final = frozenset(
-    {"cluster-name", "source-namespace", "exclude-namespaces", *_POLICY_FIELDS.values()}
+    {
+        "cluster-name",
+        "source-namespace",
+        "exclude-namespaces",
+        *_POLICY_FIELDS.values(),
+        *_READING_FIELDS.values(),
+    }
 )
 
 
@@ -131,12 +152,24 @@ def run_function(text: str, *, hooks: planner.CopyHooks) -> FunctionOutput:
     results = _plan_results(plan, {ref: file for _, ref, file in located if ref is not None}, rule_refs)
     if any(r.severity == "error" for r in results):
         return _answer(parsed, parsed.items, results, copies=())
-    stream = [streams.Item(body=doc.body, ref=ref) for doc, ref, _ in located]
+    # Each item as it came, bookkeeping included: an item the plan rewrites (a pulled target, a stale
+    # copy) keeps kustomize's and kpt's marks, by which they recognise the item they sent.
+    stream = [
+        streams.Item(body=doc.body if item.body is None else _as_body(item.body), ref=ref)
+        for (doc, ref, _), item in zip(located, parsed.items, strict=True)
+    ]
     by_identity = {id(entry): item for entry, item in zip(stream, parsed.items, strict=True)}
     emitted = streams.carry_out(stream, plan)
     copies = [_with_bookkeeping(manifest, original) for manifest, original in emitted.copies]
     kept = [by_identity[id(entry)] for entry in emitted.kept]
     return _answer(parsed, kept, results, copies=copies)
+
+
+def _as_body(value: object) -> dict[str, object]:
+    """An item's constructed YAML as a plain mapping."""
+    body = _plain(value)
+    assert isinstance(body, dict)
+    return body
 
 
 def _plain(value: object) -> object:
@@ -168,7 +201,7 @@ def read_function_config(config: object) -> tuple[planner.PlanSettings, list[Doc
             source_namespace=f"{where} data.source-namespace",
             excluded_namespaces=f"{where} data.exclude-namespaces",
         )
-        return _with_policy(
+        configured = _with_policy(
             _settings(
                 data.get("cluster-name"),
                 data.get("source-namespace"),
@@ -178,7 +211,9 @@ def read_function_config(config: object) -> tuple[planner.PlanSettings, list[Doc
             ),
             _configmap_policy(data, f"{where} data"),
             where=f"{where} data",
-        ), []
+        )
+        listed = {name: _comma_list(data.get(key) or "") for name, key in _READING_FIELDS.items()}
+        return _with_reading(configured, listed, where=f"{where} data"), []
     if kind == SETTINGS_KIND and api_version == vocabulary.SYNC_RULE_API_VERSION:
         spec = config.get("spec") or {}
         if not isinstance(spec, Mapping):
@@ -202,7 +237,14 @@ def read_function_config(config: object) -> tuple[planner.PlanSettings, list[Doc
         settings = _settings(
             spec.get("clusterName"), spec.get("sourceNamespace"), exclude, where=where, spelled=spelled
         )
-        return _with_policy(settings, _spec_policy(spec, where), where=f"{where} spec"), docs
+        reading: dict[str, list[str]] = {}
+        for name in _READING_FIELDS:
+            value: object = spec.get(name) or []
+            if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
+                raise errors.ManifestError(f"{where}: spec.{name} must be a list of strings")
+            reading[name] = value
+        configured = _with_policy(settings, _spec_policy(spec, where), where=f"{where} spec")
+        return _with_reading(configured, reading, where=f"{where} spec"), docs
     raise errors.ManifestError(
         f"{where}: {api_version}/{kind} is not understood; use a {vocabulary.SYNC_RULE_API_VERSION} "
         f"{SETTINGS_KIND} (spec: {', '.join(sorted(_SPEC_FIELDS))}) or a v1 ConfigMap "
@@ -297,6 +339,26 @@ def _with_policy(
     except errors.RuleError as exc:
         raise errors.ManifestError(str(exc)) from exc
     return dataclasses.replace(settings, policy=built)
+
+
+def _with_reading(
+    settings: planner.PlanSettings, values: Mapping[str, list[str]], *, where: str
+) -> planner.PlanSettings:
+    """``settings`` with the vocabularies switched off and the exclusion regexes."""
+    try:
+        disabled = vocabularies.check_disabled(
+            values["disableVocabularies"], where=f"{where} disableVocabularies"
+        )
+        regexes = tuple(
+            entry
+            for value in values["excludeNamespacesRegex"]
+            for entry in patterns.compile_list(
+                value, patterns.Matching.ANYWHERE, where=f"{where} excludeNamespacesRegex"
+            )
+        )
+    except errors.RuleError as exc:
+        raise errors.ManifestError(str(exc)) from exc
+    return dataclasses.replace(settings, disabled_vocabularies=disabled, excluded_namespace_regexes=regexes)
 
 
 def _item_file(body: Mapping[str, Any]) -> tuple[str, int] | None:

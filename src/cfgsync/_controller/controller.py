@@ -113,6 +113,7 @@ class Controller:
             source_namespace=settings.plan.source_namespace,
             on_change=self._enqueue,
             policy=settings.plan.policy,
+            disabled=settings.plan.disabled_vocabularies,
         )
         if contexts is not None:  # the policy reads this cluster's namespaces (source namespace labels)
             contexts.source_namespaces = lambda: {ns.name: ns for ns in self.store.namespaces()}

@@ -1,9 +1,12 @@
 """Reconciling one source: plan its copies from the cache with the one planner, write, record.
 
-I/O: a GET for a source whose version moved, then the writes of the plan. The planner sees every copy
-of the source, and whatever holds the names its copies would take. Sources that compete for a name
-(two sources whose copies collide, or a copy of another source in the way) are planned together, so a
-conflict is seen from both sides and a copy of a source outside the plan is never deleted by it.
+I/O: a GET for a source whose version moved (its metadata alone when it declares nothing: a target may
+ask for any object, and its data is never read unless it allows pulls), for each target asking for it
+whose version moved, and for each peer-made copy in the way; then the writes of the plan. The planner
+sees every copy of the source, whatever holds the names its copies would take, and the targets asking.
+Sources that compete for a name (two sources whose copies collide, or a copy of another source in the
+way) are planned together, so a conflict is seen from both sides and a copy of a source outside the
+plan is never deleted by it.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Final, Protocol
 
 from cfgsync import errors
 from cfgsync._adapters.kube import reading, view
-from cfgsync._adapters.kube.connection import Kube
+from cfgsync._adapters.kube.connection import METADATA, Kube
 from cfgsync._adapters.kube.events import EventRecorder
 from cfgsync._adapters.kube.writing import Outcome, Writer
 from cfgsync._controller.first_pass import FirstPass
@@ -56,6 +59,7 @@ class _Inputs:
     sources: dict[ObjectRef, ConfigObject] = field(default_factory=dict)
     existing: dict[ObjectRef, ConfigObject] = field(default_factory=dict)
     owners: set[ObjectRef] = field(default_factory=set)
+    targets: dict[ObjectRef, ConfigObject] = field(default_factory=dict)
 
 
 class Reconciler:
@@ -182,6 +186,7 @@ class Reconciler:
                 rules=self.store.rules_for(group),
                 settings=self.settings,
                 hooks=self.hooks,
+                pull_targets=inputs.targets.values(),
             )
             wanted = {a.ref for a in plan.actions} | {c.ref for c in plan.conflicts}
             competitors = set(inputs.owners) | self.store.claimants(wanted)
@@ -225,7 +230,35 @@ class Reconciler:
         hood = self.store.neighbourhood(group, candidates)
         inputs.existing = dict(hood.existing)
         inputs.owners = set(hood.owners)
+        for ref in self.store.peer_made(inputs.existing):
+            raw = reading.get_object(self.kube, ref)
+            if raw is not None:  # a peer's copy, in full: it may be taken over in place
+                inputs.existing[ref] = view.observed_or_bare(
+                    {**raw, "kind": ref.kind}, policy=self.settings.policy
+                )
+        for ref in self.store.requesters(group):
+            target = self._target(ref)
+            if target is not None:
+                inputs.targets[ref] = target
         return inputs
+
+    def _target(self, ref: ObjectRef) -> ConfigObject | None:
+        """A target's view: from the cache when its version has not moved, else fetched."""
+        version, cached = self.store.target(ref)
+        if cached is not None:
+            return cached
+        if version is None:
+            return None
+        raw = reading.get_object(self.kube, ref)
+        if raw is None:
+            return None
+        try:
+            target = view.target_view({**raw, "kind": ref.kind})
+        except errors.CfgsyncError as exc:
+            log.error("%s cannot be read: %s", ref, exc, extra={"target": str(ref)})
+            return None
+        self.store.remember_target(target)
+        return target
 
     def _source(self, ref: ObjectRef) -> ConfigObject | None:
         """The source in full: from the cache when its version has not moved, else fetched."""
@@ -234,6 +267,11 @@ class Reconciler:
             return state.cached
         if not state.exists:
             return None
+        if state.version is None and not self.store.rules_for([ref]):
+            # It declares nothing and no SyncRule names it (a target asks for it, or its copies' rule
+            # went): its metadata says all the planner needs, and its data is never read.
+            meta = reading.get_object(self.kube, ref, accept=METADATA)
+            return None if meta is None else view.header({**meta, "kind": ref.kind})
         raw = reading.get_object(self.kube, ref)
         if raw is None:
             return None
@@ -279,7 +317,7 @@ class Reconciler:
             if finding.reason == "CopyLeftAlone":
                 continue  # reported on the copy itself (below)
             for subject in finding.subjects:
-                if subject in group:
+                if subject in group or subject in inputs.targets:
                     gathered.setdefault((subject, finding.reason), []).append(finding.message)
         # One Event per source and reason, however many namespaces: a source that conflicts in every
         # namespace must not write a thousand Events (nor keep a worker busy writing them).
@@ -325,6 +363,9 @@ class Reconciler:
         action = outcome.action
         if not outcome.ok:
             return
+        if action.desired is not None and action.desired.pulled:
+            self.store.forget_target(action.ref)  # its echo is read again, at the new version
+            return
         replaced = action.kind in {ActionKind.DELETE, ActionKind.REPLACE} and action.observed is not None
         self.store.record_write(
             action.ref,
@@ -351,7 +392,7 @@ class Reconciler:
     def _event(
         self, inputs: _Inputs, ref: ObjectRef, reason: str, message: str, *, warning: bool = True
     ) -> None:
-        source = inputs.sources.get(ref)
+        source = inputs.sources.get(ref) or inputs.targets.get(ref)
         if source is None:
             return
         if warning:

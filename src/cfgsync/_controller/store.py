@@ -11,6 +11,11 @@ how much:
   planner's view, with a digest of the payload instead of the payload, and shared label and annotation
   mappings, so a copy costs the same whether it holds 10 bytes or 1 MiB;
 - sources: in full, fetched when their resourceVersion moves;
+- pull targets (objects that ask for a source): only which source each asks for and its version, from
+  the metadata watch, and once fetched, a view with a digest of its payload; nothing for objects that
+  ask for nothing;
+- the objects a peer (replicator, reflector) made as copies: their names only, so they are read in full
+  when cfgsync may take them over;
 - SyncRules, and the names each source wants but does not hold (conflicts, failed creates).
 
 Every change that matters calls ``on_change`` with the sources to reconcile again.
@@ -23,8 +28,9 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
+from cfgsync import errors
 from cfgsync._adapters.kube import view
-from cfgsync._core import manifests, origin, rules
+from cfgsync._core import manifests, origin, vocabularies
 from cfgsync._core.model import ConfigObject, Namespace, ObjectRef, Problem
 from cfgsync._core.policy import DEFAULT_POLICY, Policy
 from cfgsync._core.rules import Rule
@@ -117,8 +123,15 @@ class Store:
         source_namespace: str | None = None,
         on_change: Callable[[Iterable[ObjectRef]], None] = lambda refs: None,
         policy: Policy = DEFAULT_POLICY,
+        disabled: frozenset[str] = frozenset(),
     ) -> None:
         self._cluster = cluster_name
+        self._disabled = disabled
+        self._requests: dict[ObjectRef, ObjectRef] = {}
+        self._requesters: dict[ObjectRef, set[ObjectRef]] = {}
+        self._target_versions: dict[ObjectRef, str] = {}
+        self._targets: dict[ObjectRef, ConfigObject] = {}
+        self._peer_made: set[ObjectRef] = set()
         self._source_namespace = source_namespace
         self._on_change = on_change
         self._lock = threading.RLock()
@@ -184,8 +197,14 @@ class Store:
         ref = header.ref
         source = not origin.is_copy(ref, header.labels, self._cluster) and self._is_source(header)
         version = header.resource_version or ""
-        changed: list[ObjectRef] = []
+        changed: list[ObjectRef] = self._put_request(header)
         with self._lock:
+            if vocabularies.peer_made(header.annotations, self._disabled) and not origin.is_copy(
+                ref, header.labels, self._cluster
+            ):
+                self._peer_made.add(ref)
+            else:
+                self._peer_made.discard(ref)
             new = self._present.add(ref)
             if source:
                 if self._source_versions.get(ref) != version:
@@ -203,10 +222,16 @@ class Store:
         """A ConfigMap or Secret is gone."""
         del uid
         ref = ObjectRef(kind=kind, namespace=key[0], name=key[1])
+        asked = self._forget_request(ref)
         with self._lock:
+            self._peer_made.discard(ref)
             if not self._present.discard(ref):
+                if asked is not None:
+                    self._on_change([asked])
                 return
             changed = list(self._claims.get(ref, ()))
+            if asked is not None:
+                changed.append(asked)
             if self._source_versions.pop(ref, None) is not None:
                 self._forget_source(ref)
                 changed.append(ref)
@@ -221,10 +246,83 @@ class Store:
     def _is_source(self, header: ConfigObject) -> bool:
         if self._source_namespace not in {None, header.ref.namespace}:
             return False
-        if rules.declares_rule(header.annotations):
+        if vocabularies.declares_rule(header.annotations, self._disabled):
             return True
         with self._lock:
             return header.ref in self._ruled
+
+    # -- pull targets ------------------------------------------------------------------------------
+
+    def _put_request(self, header: ConfigObject) -> list[ObjectRef]:
+        """Index what ``header`` asks for; the sources to reconcile (old and new, or the target itself
+        when its request is malformed, so that the problem is reported on it)."""
+        ref = header.ref
+        asked: ObjectRef | None = None
+        if vocabularies.asks(header.annotations, self._disabled):
+            try:
+                request = vocabularies.request_of(header, self._disabled)
+                asked = request.source if request is not None else None
+            except errors.RuleError:
+                asked = ref
+        if asked is None:
+            old = self._forget_request(ref)
+            return [old] if old is not None else []
+        version = header.resource_version or ""
+        with self._lock:
+            old = self._requests.get(ref)
+            moved = self._target_versions.get(ref) != version
+            self._requests[ref] = asked
+            self._target_versions[ref] = version
+            if old is not None and old != asked:
+                self._unlink(ref, old)
+            self._requesters.setdefault(asked, set()).add(ref)
+        changed = [asked] if moved or old != asked else []
+        return [*changed, old] if old is not None and old != asked else changed
+
+    def _forget_request(self, ref: ObjectRef) -> ObjectRef | None:
+        with self._lock:
+            old = self._requests.pop(ref, None)
+            self._target_versions.pop(ref, None)
+            self._targets.pop(ref, None)
+            if old is not None:
+                self._unlink(ref, old)
+        return old
+
+    def _unlink(self, target: ObjectRef, source: ObjectRef) -> None:
+        asking = self._requesters.get(source)
+        if asking is not None:
+            asking.discard(target)
+            if not asking:
+                del self._requesters[source]
+
+    def requesters(self, sources: Iterable[ObjectRef]) -> set[ObjectRef]:
+        """The targets asking for one of ``sources`` (a target whose request is malformed asks for itself)."""
+        with self._lock:
+            return {t for s in sources for t in self._requesters.get(s, ())}
+
+    def target(self, ref: ObjectRef) -> tuple[str | None, ConfigObject | None]:
+        """A target's current version and its view, when fetched at that version."""
+        with self._lock:
+            version = self._target_versions.get(ref)
+            cached = self._targets.get(ref)
+        fresh = cached if cached is not None and cached.resource_version == version else None
+        return version, fresh
+
+    def remember_target(self, target: ConfigObject) -> None:
+        """Keep a target's view, if it still asks (its version is checked when it is used)."""
+        with self._lock:
+            if target.ref in self._requests:
+                self._targets[target.ref] = target
+
+    def forget_target(self, ref: ObjectRef) -> None:
+        """Drop a target's view (cfgsync just wrote it: the next reconcile reads it again)."""
+        with self._lock:
+            self._targets.pop(ref, None)
+
+    def peer_made(self, refs: Iterable[ObjectRef]) -> set[ObjectRef]:
+        """Those of ``refs`` a peer made as copies (their marks say so): read them in full to take over."""
+        with self._lock:
+            return {ref for ref in refs if ref in self._peer_made}
 
     # -- sources, in full -------------------------------------------------------------------------
 
@@ -466,10 +564,11 @@ class Store:
                     self._claimed.pop(source, None)
 
     def all_keys(self) -> set[ObjectRef]:
-        """Every source, and every owner of a copy (a copy whose source vanished must be removed)."""
+        """Every source, every owner of a copy (a copy whose source vanished must be removed), and every
+        source a target asks for (it may not exist, or allow nothing: the target hears of it)."""
         with self._lock:
             named = set(self._ruled)
-            return set(self._source_versions) | set(self._by_owner) | named
+            return set(self._source_versions) | set(self._by_owner) | named | set(self._requesters)
 
 
 def _payload_bytes(obj: ConfigObject) -> int:

@@ -30,11 +30,12 @@ class Diagnostic:
     """Error or warning."""
     reason: str
     """A short CamelCase code, used as the Event reason: ``InvalidRule``, ``CopyConflict``,
-    ``CopyVetoed``, ``CopyLeftAlone``, ``SyncWarning``."""
+    ``CopyVetoed``, ``CopyLeftAlone``, ``PullRefused``, ``SyncWarning``."""
     message: str
     """The whole finding: what, where and how to fix it."""
     subjects: tuple[ObjectRef, ...] = ()
-    """The sources (or SyncRule) it is about: where Events go (both sources of a conflict)."""
+    """The sources (or SyncRule) it is about: where Events go (both sources of a conflict); the target
+    for a refused pull."""
     ref: ObjectRef | None = None
     """The copy it is about, when it is about one."""
     blocks_strict: bool = True
@@ -46,8 +47,8 @@ class Diagnostic:
 
 
 def diagnose(plan: Plan) -> tuple[Diagnostic, ...]:
-    """Every finding of ``plan``: errors first, then conflicts, vetoes, copies left alone and warnings,
-    each in plan order."""
+    """Every finding of ``plan``: errors first, then conflicts, vetoes, copies left alone, refused pulls
+    and warnings, each in plan order."""
     found = [
         Diagnostic(severity=Severity.ERROR, reason="InvalidRule", message=str(p), subjects=_refs(p.ref))
         for p in plan.problems
@@ -82,6 +83,16 @@ def diagnose(plan: Plan) -> tuple[Diagnostic, ...]:
             blocks_strict=False,
         )
         for left in plan.left_alone
+    ]
+    found += [
+        Diagnostic(
+            severity=Severity.WARNING,
+            reason="PullRefused",
+            message=f"pull refused: {refusal}",
+            subjects=(refusal.target,),
+            ref=refusal.target,
+        )
+        for refusal in plan.pull_refusals
     ]
     found += [
         Diagnostic(severity=Severity.WARNING, reason="SyncWarning", message=str(w), subjects=_refs(w.ref))

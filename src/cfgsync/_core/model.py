@@ -120,6 +120,8 @@ class Copy:
     """The source the copy is made from."""
     rule: str
     """Which rule selected it, for messages (e.g. ``annotation kubed.appscode.com/sync``)."""
+    vocabulary: str = "cfgsync"
+    """Whose annotations the rule came from (``kubed``, ``cfgsync``, ``replicator``, ``reflector``)."""
     labels: Mapping[str, str] = field(default_factory=lambda: EMPTY)
     """Labels of the copy: the source's plus the origin labels."""
     annotations: Mapping[str, str] = field(default_factory=lambda: EMPTY)
@@ -132,6 +134,10 @@ class Copy:
     """Secret ``type``."""
     immutable: bool | None = None
     """``immutable`` as on the source."""
+    pulled: bool = False
+    """True when this is the data of a target that asked for the source (a pull): the object is the
+    target's own, cfgsync writes only its payload and the ``cfgsync.io/copied-from`` annotation, and
+    never creates or deletes it. Its labels and annotations are the target's, for output."""
 
 
 class ActionKind(enum.Enum):
@@ -201,6 +207,23 @@ class LeftAlone:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PullRefusal:
+    """A target that asked for a source and gets nothing (its data is left as it is)."""
+
+    target: ObjectRef
+    """The object that asked."""
+    source: ObjectRef
+    """The source it asked for."""
+    request: str
+    """The annotation it asked with (``cfgsync.io/copy-from``, ``replicate-from``, ``reflects``)."""
+    reason: str
+    """Why nothing is copied, and what would change that."""
+
+    def __str__(self) -> str:
+        return f"{self.target} asks for {self.source} ({self.request}): {self.reason}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Veto:
     """A copy a plugin refused, with its reason."""
 
@@ -245,6 +268,8 @@ class Plan:
     """Things worth a look that do not stop the plan (a SyncRule whose source does not exist)."""
     left_alone: tuple[LeftAlone, ...] = ()
     """Managed copies the policy leaves as they are: neither updated nor deleted."""
+    pull_refusals: tuple[PullRefusal, ...] = ()
+    """Targets that asked for a source and get nothing, with the reason."""
 
     def of_kind(self, kind: ActionKind) -> tuple[Action, ...]:
         """The actions of one kind, in plan order."""

@@ -7,8 +7,9 @@ manager in practice), so the planner never imports the plugin machinery.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
 from types import MappingProxyType
 from typing import Protocol
@@ -16,7 +17,7 @@ from typing import Protocol
 import jsonpatch
 
 from cfgsync import errors
-from cfgsync._core import manifests, names, origin, vocabulary
+from cfgsync._core import manifests, names, origin, pulls, vocabularies, vocabulary
 from cfgsync._core.model import (
     SOURCE_KINDS,
     Action,
@@ -32,8 +33,9 @@ from cfgsync._core.model import (
     Veto,
     frozen,
 )
+from cfgsync._core.patterns import NamespaceRegex
 from cfgsync._core.policy import DEFAULT_POLICY, SYSTEM_NAMESPACES_POLICY, Policy, Refusal
-from cfgsync._core.rules import Rule, declares_rule, rules_from_annotations
+from cfgsync._core.rules import Rule
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -51,6 +53,15 @@ class PlanSettings:
     policy: Policy = field(default_factory=lambda: DEFAULT_POLICY)
     """The operator's policy: protected sources, source namespaces, system namespaces, consent,
     metadata copies never carry (see :mod:`cfgsync._core.policy`)."""
+    excluded_namespace_regexes: tuple[NamespaceRegex, ...] = ()
+    """Namespaces matching one of these regexes anywhere (replicator's ``--exclude-namespaces``) never
+    receive copies, whatever a rule says."""
+    disabled_vocabularies: frozenset[str] = frozenset()
+    """Vocabularies switched off (``replicator``, ``reflector``): their annotations mean nothing."""
+
+    def excluded(self, name: str) -> str | None:
+        """The global exclusion that names namespace ``name`` (for messages), or None."""
+        return pulls.excluded_by(self.excluded_namespaces, self.excluded_namespace_regexes)(name)
 
 
 EMPTY_AGES: Mapping[ObjectRef, str | None] = MappingProxyType({})
@@ -82,16 +93,22 @@ def copy_metadata(
     cluster_name: str,
     policy: Policy = DEFAULT_POLICY,
     strip: tuple[str, ...] = (),
+    rule: Rule | None = None,
 ) -> tuple[Mapping[str, str], Mapping[str, str]]:
     """Labels and annotations of a copy of ``source``: kubed's contract, less what the copy never carries.
 
     The GitOps tools' ownership marks, the operator's and the rule's ``strip`` keys are left out; the
-    origin labels and annotation are added last, so nothing strips them.
+    origin labels and annotation are added last, so nothing strips them. ``rule`` may say that copies
+    carry none of the source's labels or annotations (replicator's and reflector's copies).
     """
-    labels = {**policy.stripped(source.labels, strip), **origin.origin_labels(source.ref, cluster_name)}
+    labels = {
+        **(policy.stripped(source.labels, strip) if rule is None or rule.copy_source_labels else {}),
+        **origin.origin_labels(source.ref, cluster_name),
+    }
+    shown = source.annotations if rule is None or rule.copy_source_annotations else {}
     annotations = {
         k: v
-        for k, v in policy.stripped(source.annotations, strip).items()
+        for k, v in policy.stripped(shown, strip).items()
         if k not in vocabulary.NOT_COPIED_ANNOTATIONS and not k.startswith(vocabulary.PREFIX)
     }
     annotations[vocabulary.ORIGIN] = origin.origin_annotation(source)
@@ -102,8 +119,10 @@ def collect_rules(
     sources: Mapping[ObjectRef, ConfigObject],
     documents: Iterable[Rule],
     refused: Mapping[ObjectRef, object] | None = None,
+    disabled: frozenset[str] = frozenset(),
 ) -> tuple[list[Rule], list[Problem], list[Problem]]:
-    """Every rule (annotations first, then SyncRule documents), the problems, and the warnings.
+    """Every rule (annotations of every enabled vocabulary first, then SyncRule documents), the
+    problems, and the warnings.
 
     A SyncRule naming a source the policy ``refused`` is left out silently (the refusal is reported).
     """
@@ -112,9 +131,12 @@ def collect_rules(
     warnings: list[Problem] = []
     for source in sources.values():
         try:
-            found.extend(rules_from_annotations(source))
+            declared, unheeded = vocabularies.rules_of(source, disabled)
         except errors.RuleError as exc:
             problems.append(Problem(subject=source.describe(), ref=source.ref, message=str(exc)))
+            continue
+        found.extend(declared)
+        warnings.extend(unheeded)
     for rule in documents:
         if rule.source in sources:
             found.append(rule)
@@ -135,31 +157,31 @@ def plan_copies(
     rules: Iterable[Rule] = (),
     settings: PlanSettings = DEFAULT_SETTINGS,
     hooks: CopyHooks,
+    pull_targets: Iterable[ConfigObject] | None = None,
 ) -> Plan:
     """Plan the copies that should exist and the actions that make ``existing`` match.
 
     ``sources`` may hold any ConfigMaps and Secrets: those without a rule, and copies (objects with
     origin labels), are not sources. ``rules`` are SyncRule documents; annotation rules are read from
     the sources. ``existing`` is what is already there (empty for a pure render); objects in it that
-    cfgsync does not manage are never touched, and a copy that would replace one is a conflict.
+    cfgsync does not manage are never touched, and a copy that would replace one is a conflict, unless
+    a peer's marks say the peer made it for a source that wants it there (it is taken over in place).
+    ``pull_targets`` are the objects that may ask for a source (pull); None: those among ``sources``.
     """
     sources, rules = tuple(sources), tuple(rules)
+    disabled = settings.disabled_vocabularies
     spaces = sorted(namespaces, key=lambda ns: ns.name)
     by_name = {ns.name: ns for ns in spaces}
     by_ref, refused = select_sources(sources, settings, by_name)
-    found, problems, warnings = collect_rules(by_ref, rules, refused)
-    warnings.extend(refused_warnings(refused, rules))
+    found, problems, warnings = collect_rules(by_ref, rules, refused, disabled)
+    warnings.extend(refused_warnings(refused, rules, disabled))
     warnings.extend(_excluded_by_name(found, settings.excluded_namespaces))
     warnings.extend(marked_by_another_cluster(sources, settings.cluster_name))
+    warnings.extend(vocabularies.namespace_warnings(found, spaces))
     policy = settings.policy
     # Namespaces every source is refused (excluded, or system namespaces) are left out once, here;
     # consent depends on the source, so it is checked per copy, and only in consent mode.
-    allowed = [
-        ns
-        for ns in spaces
-        if not any(fnmatchcase(ns.name, p) for p in settings.excluded_namespaces)
-        and not policy.leaves_alone(ns.name)
-    ]
+    allowed = [ns for ns in spaces if settings.excluded(ns.name) is None and not policy.leaves_alone(ns.name)]
     consent = policy.require_consent
 
     def targets(rule: Rule, source: ConfigObject) -> Iterator[Namespace]:
@@ -175,7 +197,27 @@ def plan_copies(
         found, by_ref, targets=targets, settings=settings, hooks=hooks, problems=problems
     )
     ruled = {rule.source for rule in found}
-    return complete_plan(
+    asking = (
+        [o for o in sources if vocabularies.asks(o.annotations, disabled)]
+        if pull_targets is None
+        else pull_targets
+    )
+    pulled = pulls.plan_pulls(
+        asking,
+        pulls.PullContext(
+            sources=by_ref,
+            refused=refused,
+            namespaces=by_name,
+            policy=policy,
+            cluster_name=settings.cluster_name,
+            source_namespace=settings.source_namespace,
+            excluded=settings.excluded,
+            disabled=disabled,
+        ),
+        transform=functools.partial(_shaped, hooks),
+        problems=problems,
+    )
+    plan = complete_plan(
         wanted,
         vetoes,
         existing,
@@ -189,6 +231,27 @@ def plan_copies(
             or _no_longer_selected(ref)
         ),
         created={ref: obj.created for ref, obj in by_ref.items()},
+        takeover=disabled,
+    )
+    return _with_pulls(plan, pulled)
+
+
+def _with_pulls(plan: Plan, pulled: pulls.PulledCopies) -> Plan:
+    """``plan`` with the pulled targets' actions and refusals merged in."""
+    if not (pulled.copies or pulled.refusals or pulled.vetoes):
+        return plan
+    differ = _Differ()
+    actions = list(plan.actions)
+    for copy, target in pulled.copies:
+        action = _compare(copy, target, differ)
+        if action.kind is ActionKind.UPDATE:
+            action = replace(action, reason=f"{copy.rule}: {action.reason}")
+        actions.append(action)
+    return replace(
+        plan,
+        actions=tuple(sorted(actions, key=lambda a: a.ref.sort_key)),
+        vetoes=tuple(sorted((*plan.vetoes, *pulled.vetoes), key=lambda v: v.ref.sort_key)),
+        pull_refusals=tuple(sorted(pulled.refusals, key=lambda r: r.target.sort_key)),
     )
 
 
@@ -218,11 +281,13 @@ def select_sources(
     return selected, refused
 
 
-def refused_warnings(refused: Refused, documents: Iterable[Rule]) -> Iterator[Problem]:
+def refused_warnings(
+    refused: Refused, documents: Iterable[Rule], disabled: frozenset[str] = frozenset()
+) -> Iterator[Problem]:
     """A warning for each refused object that declares a rule, or that a SyncRule names."""
     named = {rule.source: rule.origin for rule in documents}
     for ref, (obj, refusal) in sorted(refused.items(), key=lambda item: item[0].sort_key):
-        if declares_rule(obj.annotations) or ref in named:
+        if vocabularies.declares_rule(obj.annotations, disabled) or ref in named:
             yield Problem(
                 subject=obj.describe(),
                 ref=ref,
@@ -242,7 +307,7 @@ def marked_by_another_cluster(sources: Iterable[ConfigObject], cluster_name: str
         if (
             cluster != cluster_name
             and origin.points_at_itself(obj.ref, labels, cluster)
-            and declares_rule(obj.annotations)
+            and vocabularies.declares_rule(obj.annotations)
         ):
             yield Problem(
                 subject=obj.describe(),
@@ -272,7 +337,7 @@ def desired_copies(
     for rule in found:
         source = sources[rule.source]
         labels, annotations = copy_metadata(
-            source, settings.cluster_name, settings.policy, rule.strip_metadata
+            source, settings.cluster_name, settings.policy, rule.strip_metadata, rule
         )
         base = _Base(rule=rule, source=source, labels=labels, annotations=annotations)
         for ns in targets(rule, source):
@@ -300,13 +365,16 @@ def complete_plan(
     delete_reason: Callable[[ObjectRef, ObjectRef], str],
     elsewhere: bool = False,
     created: Mapping[ObjectRef, str | None] = EMPTY_AGES,
+    takeover: frozenset[str] | None = None,
 ) -> Plan:
     """Compare the wanted copies with what exists; delete managed copies no rule wants any more.
 
     When several sources want one copy, :func:`arbitrate` says which one has it. Managed copies in a
     namespace the policy leaves alone are neither written nor deleted: they are reported. ``elsewhere``
     says ``existing`` is in another cluster than the sources (``sync-contexts``); ``created`` gives the
-    sources' creation times, for arbitration.
+    sources' creation times, for arbitration. With ``takeover`` (the vocabularies switched off), an
+    object a peer made as a copy of a source that wants it there is that source's to update in place
+    (:func:`cfgsync._core.vocabularies.taken_over`).
     """
     observed = {obj.ref: obj for obj in existing if obj.ref.kind in SOURCE_KINDS}
     differ = _Differ()
@@ -321,14 +389,21 @@ def complete_plan(
     for ref, candidates in wanted.items():
         found = observed.get(ref)
         owner = owner_of(found) if found is not None else None
+        adopted = False
+        if found is not None and owner is None and takeover is not None:
+            owner = vocabularies.taken_over(found, candidates, takeover)
+            adopted = owner is not None
         if (
             len(candidates) == 1
             and (owner is None or owner == candidates[0].source)
             and (found is None or owner)
         ):
+            # the common case: one source, its own copy
             actions.append(
-                _compare(candidates[0], found, differ)
-            )  # the common case: one source, its own copy
+                _adopted(_compare(candidates[0], found, differ))
+                if adopted
+                else _compare(candidates[0], found, differ)
+            )
             continue
         if found is not None and owner is None:
             conflicts.append(_unmanaged_conflict(ref, candidates, found))
@@ -354,7 +429,8 @@ def complete_plan(
         if len(mine) > 1:
             conflicts.append(_double_conflict(ref, candidates))
             continue
-        actions.append(_compare(mine[0], found, differ))
+        compared = _compare(mine[0], found, differ)
+        actions.append(_adopted(compared) if adopted else compared)
         if len(contenders) > 1:
             conflicts.append(_contest(ref, candidates, winner, kept=owner is not None))
     for ref, obj in observed.items():
@@ -427,6 +503,18 @@ def _first_held(
     return first
 
 
+def _adopted(action: Action) -> Action:
+    """The update that takes a peer's copy over in place (same object, same uid)."""
+    tool = (
+        "reflector"
+        if action.desired is not None and action.desired.vocabulary == "reflector"
+        else "replicator"
+    )
+    if action.kind is ActionKind.UNCHANGED:
+        return action
+    return replace(action, reason=f"taken over in place from {tool} (same object, same uid): {action.reason}")
+
+
 def _left_alone(ref: ObjectRef, owner: ObjectRef) -> LeftAlone:
     return LeftAlone(
         ref=ref,
@@ -459,6 +547,7 @@ def _make_copy(base: _Base, ns: Namespace, hooks: CopyHooks) -> tuple[Copy, Veto
         ref=ObjectRef(kind=source.ref.kind, namespace=ns.name, name=source.ref.name),
         source=source.ref,
         rule=base.rule.origin,
+        vocabulary=base.rule.vocabulary,
         labels=base.labels,
         annotations=base.annotations,
         data=source.data,
@@ -468,6 +557,14 @@ def _make_copy(base: _Base, ns: Namespace, hooks: CopyHooks) -> tuple[Copy, Veto
     )
     copy = hooks.transform(copy, source=source, namespace=ns, rule=base.rule)
     return copy, hooks.veto(copy, source=source, namespace=ns, rule=base.rule)
+
+
+def _shaped(
+    hooks: CopyHooks, copy: Copy, source: ConfigObject, namespace: Namespace, rule: Rule
+) -> tuple[Copy, Veto | None]:
+    """``copy`` as the plugins' transforms leave it, and the first veto."""
+    copy = hooks.transform(copy, source=source, namespace=namespace, rule=rule)
+    return copy, hooks.veto(copy, source=source, namespace=namespace, rule=rule)
 
 
 def _double_conflict(ref: ObjectRef, candidates: list[Copy]) -> Conflict:

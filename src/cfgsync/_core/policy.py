@@ -186,8 +186,12 @@ class Policy:
     # -- copies' metadata ---------------------------------------------------------------------------
 
     def strips(self, key: str, extra: tuple[str, ...] = ()) -> bool:
-        """True when a copy never carries the label or annotation ``key`` (``extra``: a rule's own keys)."""
-        if key in _GITOPS_KEYS:
+        """True when a copy never carries the label or annotation ``key`` (``extra``: a rule's own keys).
+
+        Besides the GitOps tools' marks, the peers' keys (replicator's, reflector's): a copy carrying
+        ``replicate-to`` would make a replicator still running spread it further, and their marks on a
+        copy taken over from them would say it is still theirs."""
+        if key in _GITOPS_KEYS or key.startswith(vocabulary.PEER_PREFIXES):
             return True
         return any(fnmatchcase(key, p) for p in (*self.strip_metadata, *extra))
 

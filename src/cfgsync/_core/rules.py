@@ -1,7 +1,9 @@
 """Sync rules: which source goes to which namespaces, and how the copy is shaped.
 
-Pure: no I/O. Rules come from kubed annotations, cfgsync annotations (both read here) and SyncRule
-documents (``syncrule.py``); all three produce the same :class:`Rule`, so they share one semantics.
+Pure: no I/O. Rules come from kubed annotations, cfgsync annotations (both read here), SyncRule
+documents (``syncrule.py``) and the peers' annotations (``replicator.py``, ``reflector.py``); all
+produce the same :class:`Rule`, so they share one semantics. Which namespaces a rule selects is a
+:class:`Targets`: names, globs and selectors here, the peers' regexes in their modules.
 """
 
 from __future__ import annotations
@@ -9,11 +11,30 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
+from typing import Protocol
 
 from cfgsync import errors
 from cfgsync._core import names, vocabulary
 from cfgsync._core.model import ConfigObject, Namespace, ObjectRef
 from cfgsync._core.selectors import LabelSelector
+
+
+class Targets(Protocol):
+    """Which namespaces a rule copies into (the caller excludes the source's own namespace)."""
+
+    @property
+    def names(self) -> tuple[str, ...] | None:
+        """Names or globs the rule lists, when it selects by name that way; None otherwise."""
+
+    @property
+    def selector(self) -> LabelSelector | None:
+        """The label selector the rule reads namespace labels with, when it has one of its own."""
+
+    def selects(self, namespace: Namespace) -> bool:
+        """True when ``namespace`` is a target."""
+
+    def explain(self, namespace: Namespace) -> tuple[str, ...]:
+        """Every reason ``selects`` gives for ``namespace``, ``yes: ...`` or ``no: ...``, one line each."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -91,7 +112,7 @@ class Rule:
     origin: str
     """Where the rule was declared, for messages: ``annotation kubed.appscode.com/sync`` or
     ``SyncRule ns/name (file:line)``."""
-    targets: NamespaceTargets
+    targets: Targets
     """Target namespaces."""
     keys: KeyTransforms = KeyTransforms()
     """Key filtering and renaming."""
@@ -101,6 +122,12 @@ class Rule:
     """Other clusters' kubeconfig contexts to copy into (kubed's ``sync-contexts``)."""
     strip_metadata: tuple[str, ...] = ()
     """Label and annotation keys (names or globs) of the source that its copies do not carry."""
+    vocabulary: str = "cfgsync"
+    """Whose annotations declared it: ``kubed``, ``cfgsync``, ``replicator`` or ``reflector``."""
+    copy_source_labels: bool = True
+    """False when copies carry none of the source's labels (replicator's ``strip-labels``, reflector)."""
+    copy_source_annotations: bool = True
+    """False when copies carry none of the source's annotations (replicator and reflector copy none)."""
 
 
 def split_list(value: str) -> tuple[str, ...]:
@@ -196,10 +223,10 @@ def rules_from_annotations(source: ConfigObject) -> tuple[Rule, ...]:
     """
     ann = source.annotations
     unknown = sorted(
-        k for k in ann if k.startswith(vocabulary.PREFIX) and k not in vocabulary.RULE_ANNOTATIONS
+        k for k in ann if k.startswith(vocabulary.PREFIX) and k not in vocabulary.KNOWN_ANNOTATIONS
     )
     if unknown:
-        known = ", ".join(sorted(vocabulary.RULE_ANNOTATIONS))
+        known = ", ".join(sorted(vocabulary.KNOWN_ANNOTATIONS))
         raise errors.RuleError(f"{source.describe()}: unknown annotation {unknown[0]}; known ones: {known}")
     kubed = vocabulary.KUBED_SYNC in ann
     own = vocabulary.NAMESPACES in ann or vocabulary.NAMESPACE_SELECTOR in ann
@@ -211,7 +238,7 @@ def rules_from_annotations(source: ConfigObject) -> tuple[Rule, ...]:
     only_contexts = not (kubed or own) and vocabulary.KUBED_SYNC_CONTEXTS in ann
     if not (kubed or own or only_contexts):
         modifiers = sorted(k for k in ann if k in vocabulary.RULE_ANNOTATIONS)
-        if modifiers:
+        if modifiers and not any(k in ann for k in vocabulary.PULL_ALLOWANCE_ANNOTATIONS):
             raise errors.RuleError(
                 f"{source.describe()}: {modifiers[0]} is set but no rule says where to copy; add "
                 f"{vocabulary.KUBED_SYNC} or {vocabulary.NAMESPACES}"
@@ -232,15 +259,7 @@ def rules_from_annotations(source: ConfigObject) -> tuple[Rule, ...]:
         split_list(ann.get(vocabulary.EXCLUDE_NAMESPACES, "")),
         where=f"{where} {vocabulary.EXCLUDE_NAMESPACES}",
     )
-    keys = KeyTransforms(
-        include=check_key_patterns(
-            split_list(ann.get(vocabulary.INCLUDE_KEYS, "")), where=f"{where} {vocabulary.INCLUDE_KEYS}"
-        ),
-        exclude=check_key_patterns(
-            split_list(ann.get(vocabulary.EXCLUDE_KEYS, "")), where=f"{where} {vocabulary.EXCLUDE_KEYS}"
-        ),
-        rename=parse_renames(ann.get(vocabulary.RENAME_KEYS, ""), where=f"{where} {vocabulary.RENAME_KEYS}"),
-    )
+    keys = key_transforms(source)
     copy_name = ann.get(vocabulary.COPY_NAME)
     if copy_name is not None:
         copy_name = check_copy_name(copy_name.strip(), where=f"{where} {vocabulary.COPY_NAME}")
@@ -256,7 +275,23 @@ def rules_from_annotations(source: ConfigObject) -> tuple[Rule, ...]:
             copy_name=copy_name,
             contexts=split_list(ann.get(vocabulary.KUBED_SYNC_CONTEXTS, "")),
             strip_metadata=strip,
+            vocabulary="kubed" if kubed or only_contexts else "cfgsync",
         ),
+    )
+
+
+def key_transforms(source: ConfigObject) -> KeyTransforms:
+    """The source's ``cfgsync.io/`` key filters and renames (they shape pushed and pulled copies alike)."""
+    ann = source.annotations
+    where = f"{source.describe()}: annotation"
+    return KeyTransforms(
+        include=check_key_patterns(
+            split_list(ann.get(vocabulary.INCLUDE_KEYS, "")), where=f"{where} {vocabulary.INCLUDE_KEYS}"
+        ),
+        exclude=check_key_patterns(
+            split_list(ann.get(vocabulary.EXCLUDE_KEYS, "")), where=f"{where} {vocabulary.EXCLUDE_KEYS}"
+        ),
+        rename=parse_renames(ann.get(vocabulary.RENAME_KEYS, ""), where=f"{where} {vocabulary.RENAME_KEYS}"),
     )
 
 
@@ -287,9 +322,15 @@ def _own_targets(source: ConfigObject, where: str) -> _Targets:
     return f"annotation {key}", patterns, selector
 
 
+_NOT_RULES = frozenset({vocabulary.COPY_FROM, vocabulary.COPIED_FROM, vocabulary.ACCEPT_FROM})
+
+
 def declares_rule(annotations: Mapping[str, str]) -> bool:
-    """True when these annotations declare a sync rule: kubed's sync keys or any ``cfgsync.io/`` key."""
+    """True when these annotations declare a sync rule or a pull allowance: kubed's sync keys or any
+    ``cfgsync.io/`` key but a pull request and cfgsync's mark on a pulled target (the peers' keys are
+    :func:`cfgsync._core.vocabularies.declares_rule`'s)."""
     return any(
-        key in (vocabulary.KUBED_SYNC, vocabulary.KUBED_SYNC_CONTEXTS) or key.startswith(vocabulary.PREFIX)
+        key in (vocabulary.KUBED_SYNC, vocabulary.KUBED_SYNC_CONTEXTS)
+        or (key.startswith(vocabulary.PREFIX) and key not in _NOT_RULES)
         for key in annotations
     )

@@ -15,7 +15,7 @@ from typing import Final
 
 from cfgsync import errors
 from cfgsync._adapters import argocd
-from cfgsync._core import planner, policy, validation
+from cfgsync._core import patterns, planner, policy, validation, vocabularies
 
 PARAMETERS_ENV: Final = "ARGOCD_APP_PARAMETERS"
 """JSON list of ``{"name": ..., "string" | "array" | "map": ...}``; ``null`` when the Application has a
@@ -60,6 +60,8 @@ PARAMETERS: Final = (
     Parameter(name="allow-sources-from-selector"),
     Parameter(name="require-consent", default="false", choices=("false", "true")),
     Parameter(name="strip-metadata", array=True, default=()),
+    Parameter(name="disable-vocabularies", array=True, default=()),
+    Parameter(name="exclude-namespaces-regex", array=True, default=()),
 )
 """Every setting of the plugin, in the order ``plugin.yaml`` announces them."""
 
@@ -249,6 +251,16 @@ def read_environment(environ: Mapping[str, str]) -> ArgoEnvironment:
         source_namespace=str(values["source-namespace"]) or None,
         excluded_namespaces=_array(values["exclude-namespaces"]),
         policy=_policy(values, _operator(environ)),
+        disabled_vocabularies=vocabularies.check_disabled(
+            _array(values["disable-vocabularies"]), where="setting disable-vocabularies"
+        ),
+        excluded_namespace_regexes=tuple(
+            entry
+            for value in _array(values["exclude-namespaces-regex"])
+            for entry in patterns.compile_list(
+                value, patterns.Matching.ANYWHERE, where="setting exclude-namespaces-regex"
+            )
+        ),
     )
     spelled = {p.name: f"setting {p.name} (plugin parameter {p.name} or env {p.env})" for p in PARAMETERS}
     validation.check_settings(

@@ -5,6 +5,7 @@ The ``cfgsync.cli`` package is the only place that reads argv and the environmen
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import sys
@@ -15,7 +16,7 @@ import click
 
 import cfgsync
 from cfgsync import errors
-from cfgsync._core import diagnostics, guard, planner, validation
+from cfgsync._core import diagnostics, guard, patterns, planner, validation, vocabularies
 from cfgsync._core import policy as policies
 from cfgsync._core.model import Plan
 
@@ -46,11 +47,22 @@ def plugins() -> cfgsync.PluginHooks:
     return cfgsync.load_plugin_hooks(only=names)
 
 
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Reading:
+    """How annotations are read: the vocabularies switched off, and replicator-style exclusions."""
+
+    disabled: frozenset[str] = frozenset()
+    """Vocabularies switched off (``--disable-vocabulary``)."""
+    exclude_regexes: tuple[patterns.NamespaceRegex, ...] = ()
+    """``--exclude-namespace-regex`` (and replicator's ``--exclude-namespaces``), matched anywhere."""
+
+
 def settings(
     cluster_name: str,
     source_namespace: str | None,
     exclude: tuple[str, ...],
     policy: policies.Policy = policies.DEFAULT_POLICY,
+    reading: Reading = Reading(),
 ) -> planner.PlanSettings:
     """Planner settings from the common options and the policy options; raises :class:`SettingsError`
     naming an invalid one."""
@@ -59,6 +71,8 @@ def settings(
         source_namespace=source_namespace,
         excluded_namespaces=exclude,
         policy=policy,
+        excluded_namespace_regexes=reading.exclude_regexes,
+        disabled_vocabularies=reading.disabled,
     )
     validation.check_settings(plan_settings)
     return plan_settings
@@ -193,6 +207,56 @@ def with_policy(func: Callable[..., R]) -> Callable[..., R]:
         return func(*args, **kwargs)
 
     for option in reversed(POLICY_OPTIONS):
+        command = option(command)
+    return command
+
+
+VOCABULARY_OPTIONS = [
+    click.option(
+        "--disable-vocabulary",
+        "disable_vocabulary",
+        multiple=True,
+        metavar="NAME",
+        help="Do not read this tool's annotations, nor take over its copies: replicator or reflector "
+        "(repeatable; both are read by default).",
+    ),
+    click.option(
+        "--exclude-namespace-regex",
+        "--exclude-namespaces",
+        "exclude_namespace_regex",
+        multiple=True,
+        metavar="REGEX",
+        help="Never copy into namespaces this regex matches anywhere in the name (replicator's "
+        "--exclude-namespaces; comma lists accepted; repeatable).",
+    ),
+]
+"""How annotations are read (docs/annotations.md): the peers' vocabularies and replicator's exclusions."""
+
+
+def with_vocabularies(func: Callable[..., R]) -> Callable[..., R]:
+    """Add the vocabulary options; the command receives them as one ``reading`` argument.
+
+    An unknown vocabulary or a regex RE2 cannot read is an error naming the option."""
+
+    @functools.wraps(func)
+    def command(*args: Any, **kwargs: Any) -> R:
+        disabled, regexes = kwargs.pop("disable_vocabulary"), kwargs.pop("exclude_namespace_regex")
+        try:
+            kwargs["reading"] = Reading(
+                disabled=vocabularies.check_disabled(disabled, where="--disable-vocabulary"),
+                exclude_regexes=tuple(
+                    entry
+                    for value in regexes
+                    for entry in patterns.compile_list(
+                        value, patterns.Matching.ANYWHERE, where="--exclude-namespace-regex"
+                    )
+                ),
+            )
+        except errors.CfgsyncError as exc:
+            fail(exc)
+        return func(*args, **kwargs)
+
+    for option in reversed(VOCABULARY_OPTIONS):
         command = option(command)
     return command
 

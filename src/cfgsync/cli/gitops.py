@@ -19,7 +19,17 @@ from cfgsync import errors
 from cfgsync._adapters import argocd, krm, output, tree, yaml_input
 from cfgsync._core.policy import Policy
 from cfgsync.cli import _argocd_env
-from cfgsync.cli._common import fail, plan_paths, plugins, settings, warn, with_common, with_policy
+from cfgsync.cli._common import (
+    Reading,
+    fail,
+    plan_paths,
+    plugins,
+    settings,
+    warn,
+    with_common,
+    with_policy,
+    with_vocabularies,
+)
 from cfgsync.cli.render import tree_files
 
 EXIT_DIFFERENT = 1
@@ -121,6 +131,7 @@ def krm_command() -> None:
 @click.option("-q", "--quiet", is_flag=True, help="Name the files that differ, without their differences.")
 @with_common
 @with_policy
+@with_vocabularies
 def diff_command(
     paths: tuple[str, ...],
     against: Path,
@@ -131,6 +142,7 @@ def diff_command(
     source_namespace: str | None,
     exclude: tuple[str, ...],
     policy: Policy,
+    reading: Reading,
 ) -> None:
     """Show what `render -o DIR` would change in DIR; exit 1 when anything differs, 0 when nothing does.
 
@@ -138,7 +150,7 @@ def diff_command(
     Secret files are named, never shown.
     """
     try:
-        plan_settings = settings(cluster_name, source_namespace, exclude, policy)
+        plan_settings = settings(cluster_name, source_namespace, exclude, policy, reading)
         found, plan, hooks = plan_paths(paths, plan_settings, strict=False)
         files = tree_files(
             plan.copies, found, hooks, allow_secrets=allow_secrets, kustomization=kustomization

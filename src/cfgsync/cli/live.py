@@ -24,6 +24,7 @@ from cfgsync._core.policy import Policy
 from cfgsync.cli._common import (
     EXIT_ERROR,
     EXIT_HELD,
+    Reading,
     delete_guard,
     fail,
     plugins,
@@ -32,6 +33,7 @@ from cfgsync.cli._common import (
     with_common,
     with_delete_guard,
     with_policy,
+    with_vocabularies,
 )
 
 if TYPE_CHECKING:
@@ -93,6 +95,7 @@ _DONE = {
 @with_delete_guard
 @with_common
 @with_policy
+@with_vocabularies
 def apply_command(
     kubeconfig: str | None,
     context: str | None,
@@ -106,6 +109,7 @@ def apply_command(
     source_namespace: str | None,
     exclude: tuple[str, ...],
     policy: Policy,
+    reading: Reading,
 ) -> None:
     """Read the cluster, plan the copies, and make the cluster match, once.
 
@@ -122,7 +126,7 @@ def apply_command(
         report = cfgsync.apply_cluster(
             kubeconfig=where.kubeconfig,
             context=where.context,
-            settings=settings(cluster_name, source_namespace, exclude, policy),
+            settings=settings(cluster_name, source_namespace, exclude, policy, reading),
             guard=delete_guard(allow_mass_delete, mass_delete_count, mass_delete_fraction),
             dry_run=dry_run or strict,
             plugins=plugins(),
@@ -305,6 +309,7 @@ SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/names
 )
 @with_delete_guard
 @with_policy
+@with_vocabularies
 def run_command(
     kubeconfig: str | None,
     context: str | None,
@@ -330,6 +335,7 @@ def run_command(
     mass_delete_count: int,
     mass_delete_fraction: float,
     policy: Policy,
+    reading: Reading,
 ) -> None:
     """Run the controller: watch the cluster and keep every copy in line until stopped (SIGTERM)."""
     from cfgsync._adapters.kube import connection, lease
@@ -363,7 +369,7 @@ def run_command(
         signal.signal(signum, on_signal)
     logs.configure(level=log_level, json_format=log_format == "json")
     where = connection_settings(kubeconfig, context)
-    plan_settings = settings(cluster_name, source_namespace, exclude, policy)
+    plan_settings = settings(cluster_name, source_namespace, exclude, policy, reading)
     hooks = plugins()
     try:
         kube = connection.connect(where, pool_size=write_concurrency + 8, identity=identity)

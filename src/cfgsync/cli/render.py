@@ -17,7 +17,17 @@ from cfgsync import errors
 from cfgsync._adapters import output, tree
 from cfgsync._core import explain
 from cfgsync._core.policy import Policy
-from cfgsync.cli._common import fail, plan_paths, plugins, progress, settings, with_common, with_policy
+from cfgsync.cli._common import (
+    Reading,
+    fail,
+    plan_paths,
+    plugins,
+    progress,
+    settings,
+    with_common,
+    with_policy,
+    with_vocabularies,
+)
 
 
 @click.command()
@@ -48,6 +58,7 @@ from cfgsync.cli._common import fail, plan_paths, plugins, progress, settings, w
 )
 @with_common
 @with_policy
+@with_vocabularies
 def render(
     paths: tuple[str, ...],
     output_dir: Path | None,
@@ -59,13 +70,14 @@ def render(
     source_namespace: str | None,
     exclude: tuple[str, ...],
     policy: Policy,
+    reading: Reading,
 ) -> None:
     """Print the copies that should exist, computed from manifests (no cluster needed).
 
     PATHS are YAML files, directories (read recursively) or - for stdin.
     """
     try:
-        plan_settings = settings(cluster_name, source_namespace, exclude, policy)
+        plan_settings = settings(cluster_name, source_namespace, exclude, policy, reading)
         found, plan, hooks = plan_paths(paths, plan_settings, strict=strict)
         copies = progress(list(plan.copies), "rendered")
         if output_dir is not None:
@@ -113,6 +125,7 @@ def tree_files(
 @click.option("-n", "--namespace", required=True, help="The namespace to explain.")
 @with_common
 @with_policy
+@with_vocabularies
 def explain_command(
     paths: tuple[str, ...],
     namespace: str,
@@ -120,11 +133,12 @@ def explain_command(
     source_namespace: str | None,
     exclude: tuple[str, ...],
     policy: Policy,
+    reading: Reading,
 ) -> None:
     """Say, for every source, whether it lands in NAMESPACE and why (the policy that stopped it, too)."""
     try:
         found = cfgsync.load_manifests(paths, stdin=sys.stdin)
-        plan_settings = settings(cluster_name, source_namespace, exclude, policy)
+        plan_settings = settings(cluster_name, source_namespace, exclude, policy, reading)
         plan = cfgsync.plan_inventory(found, settings=plan_settings, plugins=plugins())
         results = explain.explain_namespace(
             namespace, found.objects, found.namespaces, plan, rules=found.rules, settings=plan_settings

@@ -45,6 +45,7 @@ def apply_once(
         cluster_name=settings.cluster_name,
         source_namespace=settings.source_namespace,
         policy=settings.policy,
+        disabled=settings.disabled_vocabularies,
     )
     plan = planner.plan_copies(
         state.sources, state.namespaces, state.existing, rules=state.rules, settings=settings, hooks=hooks

@@ -1,8 +1,9 @@
 """Reading the cluster: paginated lists, and the one-shot snapshot ``cfgsync apply`` plans from.
 
 I/O: GET requests. ConfigMaps and Secrets are listed as metadata only; full objects are fetched only
-for sources (objects with a sync rule) and copies (found by their origin labels), so a cluster full of
-large Helm release Secrets costs a few hundred bytes per Secret, not its payload.
+for sources (objects with a sync rule or a pull allowance), pull targets (objects asking for a
+source), copies (found by their origin labels) and the copies a peer made (found by its marks), so a
+cluster full of large Helm release Secrets costs a few hundred bytes per Secret, not its payload.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any, Final
 from cfgsync import errors
 from cfgsync._adapters.kube import resources, view
 from cfgsync._adapters.kube.connection import JSON, METADATA_LIST, ApiError, Json, Kube
-from cfgsync._core import origin, syncrule, vocabulary
+from cfgsync._core import origin, syncrule, vocabularies, vocabulary
 from cfgsync._core.model import ConfigObject, Namespace, ObjectRef, Problem
 from cfgsync._core.policy import DEFAULT_POLICY, Policy
 from cfgsync._core.rules import Rule
@@ -125,7 +126,7 @@ def parse_syncrule(raw: Mapping[str, Any]) -> Rule | Problem:
 
 
 def get_object(kube: Kube, ref: ObjectRef, *, accept: str = JSON) -> Json | None:
-    """One ConfigMap or Secret (in full, or its metadata with ``accept=METADATA``), or None when it
+    """One ConfigMap or Secret in full (or its metadata alone, ``accept=METADATA``), or None when it
     does not exist."""
     try:
         return kube.request("GET", resources.BY_KIND[ref.kind].item(ref.name, ref.namespace), accept=accept)
@@ -142,7 +143,8 @@ class ClusterState:
     namespaces: tuple[Namespace, ...] = ()
     """Every namespace."""
     sources: tuple[ConfigObject, ...] = ()
-    """Sources (objects with a sync rule, or named by a SyncRule) in live namespaces, in full."""
+    """Sources (objects with a sync rule, or named by a SyncRule) and pull targets in live namespaces,
+    in full; a source a target asks for that declares nothing, by its metadata alone."""
     existing: tuple[ConfigObject, ...] = ()
     """Copies (as the planner's view) and every other object (light: just who holds the name)."""
     rules: tuple[Rule, ...] = ()
@@ -152,7 +154,12 @@ class ClusterState:
 
 
 def read_cluster(
-    kube: Kube, *, cluster_name: str, source_namespace: str | None = None, policy: Policy = DEFAULT_POLICY
+    kube: Kube,
+    *,
+    cluster_name: str,
+    source_namespace: str | None = None,
+    policy: Policy = DEFAULT_POLICY,
+    disabled: frozenset[str] = frozenset(),
 ) -> ClusterState:
     """Read namespaces, SyncRules, sources and copies: the one-shot input of ``cfgsync apply``.
 
@@ -170,6 +177,7 @@ def read_cluster(
     named = {rule.source for rule in rules}
     sources: list[ConfigObject] = []
     existing: list[ConfigObject] = []
+    light: dict[ObjectRef, ConfigObject] = {}
     interner = view.Interner()
     for resource in (resources.CONFIGMAPS, resources.SECRETS):
         copies = _read_copies(
@@ -188,16 +196,25 @@ def read_cluster(
             )
             if ref in copies:
                 continue
+            annotations = view.string_map(meta, "annotations")
             wanted = source_namespace in {None, ref.namespace}
-            if wanted and (view.declares_rule(meta, cluster_name) or ref in named):
-                full = get_object(kube, ref)
-                if full is not None:
-                    try:
-                        sources.append(view.observed_source(full))
-                    except errors.CfgsyncError as exc:
-                        problems.append(Problem(subject=str(ref), ref=ref, message=f"cannot be read: {exc}"))
-            # Sources too: another source's copy must not land on one.
-            existing.append(view.light_object(resource.kind, meta))
+            source = wanted and (view.declares_rule(meta, cluster_name, disabled) or ref in named)
+            target = vocabularies.asks(annotations, disabled)
+            peer_made = vocabularies.peer_made(annotations, disabled)
+            full = get_object(kube, ref) if source or target or peer_made else None
+            if full is not None and (source or target):
+                try:
+                    sources.append(view.observed_source(full))
+                except errors.CfgsyncError as exc:
+                    problems.append(Problem(subject=str(ref), ref=ref, message=f"cannot be read: {exc}"))
+            # Sources too: another source's copy must not land on one. A peer's copy in full, so that
+            # it can be taken over in place.
+            held = view.light_object(resource.kind, meta)
+            if full is not None and peer_made:
+                held = view.observed_or_bare({**full, "kind": resource.kind}, policy=policy)
+            existing.append(held)
+            light[ref] = held
+    sources.extend(_asked_for(sources, light, disabled))
     return ClusterState(
         namespaces=tuple(sorted(namespaces.values(), key=lambda n: n.name)),
         sources=tuple(view.live_sources(sources, namespaces)),
@@ -205,6 +222,23 @@ def read_cluster(
         rules=tuple(rules),
         problems=tuple(problems),
     )
+
+
+def _asked_for(
+    sources: list[ConfigObject], held: dict[ObjectRef, ConfigObject], disabled: frozenset[str]
+) -> list[ConfigObject]:
+    """The objects targets ask for that declare nothing, by name only: the planner tells the targets
+    that they allow no pulls, and their data is never read."""
+    known = {s.ref for s in sources}
+    found: dict[ObjectRef, ConfigObject] = {}
+    for obj in sources:
+        try:
+            request = vocabularies.request_of(obj, disabled)
+        except errors.RuleError:
+            continue  # the planner reports it
+        if request is not None and request.source not in known and request.source in held:
+            found[request.source] = ConfigObject(ref=request.source)
+    return list(found.values())
 
 
 def _read_syncrules(kube: Kube) -> tuple[list[Rule], list[Problem]]:

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 from cfgsync import errors
-from cfgsync._core import manifests, origin, rules, vocabulary
+from cfgsync._core import manifests, origin, replicator, vocabularies, vocabulary
 from cfgsync._core.model import ConfigObject, Copy, Namespace, ObjectRef, frozen
 from cfgsync._core.policy import DEFAULT_POLICY, Policy
 
@@ -279,12 +279,34 @@ def light_object(kind: str, meta: Mapping[str, Any]) -> ConfigObject:
     )
 
 
-def declares_rule(meta: Mapping[str, Any], cluster_name: str) -> bool:
-    """True when an object's annotations declare a sync rule (kubed's or cfgsync's); copies never do."""
+def declares_rule(meta: Mapping[str, Any], cluster_name: str, disabled: frozenset[str] = frozenset()) -> bool:
+    """True when an object's annotations declare a sync rule or a pull allowance in an enabled
+    vocabulary; copies never do."""
     ref = ObjectRef(kind="", namespace=str(meta.get("namespace", "")), name=str(meta.get("name", "")))
     if origin.is_copy(ref, string_map(meta, "labels"), cluster_name):
         return False
-    return rules.declares_rule(string_map(meta, "annotations"))
+    return vocabularies.declares_rule(string_map(meta, "annotations"), disabled)
+
+
+def replicator_wrote(obj: ConfigObject) -> bool:
+    """True when replicator's marks are on ``obj`` (its payload is then kept whole: which keys are the
+    owner's own decides whether it may be taken over)."""
+    return replicator.wrote(obj.annotations)
+
+
+def target_view(raw: Mapping[str, Any]) -> ConfigObject:
+    """The controller's view of a pull target: what it asks for, cfgsync's mark on it, its type, and a
+    digest of its payload; the rest of its metadata (kubectl's last applied state of a Secret among it)
+    is not kept. Raises :class:`~cfgsync.errors.ManifestError` when it is not a readable object."""
+    obj = manifests.parse_config_object(raw)
+    keep = {*vocabulary.PULL_REQUESTS, vocabulary.COPIED_FROM, vocabulary.AUTO_REFLECTS}
+    keep |= {vocabulary.REPLICATED_AT, vocabulary.REPLICATED_FROM_VERSION, vocabulary.REPLICATED_KEYS}
+    digest = obj if replicator_wrote(obj) else manifests.digested(obj)
+    return dataclasses.replace(
+        digest,
+        labels=frozen({k: v for k, v in obj.labels.items() if k in ALWAYS_SHOWN_LABELS}),
+        annotations=frozen({k: v for k, v in obj.annotations.items() if k in keep}),
+    )
 
 
 def live_sources(sources: Iterable[ConfigObject], namespaces: Mapping[str, Namespace]) -> list[ConfigObject]:

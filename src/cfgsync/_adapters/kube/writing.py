@@ -14,6 +14,10 @@ I/O: write requests. How each action is written, and why:
   then create.
 - delete: with uid and resourceVersion preconditions, so a copy edited or re-created meanwhile (for
   example made unmanaged) is never deleted.
+- a pulled target (an object that asked for a source) is only ever updated, and the apply carries only
+  its payload and the ``cfgsync.io/copied-from`` annotation: its labels, its other annotations and the
+  request itself stay its owner's (cfgsync's field manager never takes them). Any other action on a
+  target is refused here, whatever a plan says: cfgsync never creates or deletes a target.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from typing import Any, Final
 
 from cfgsync._adapters.kube import resources, view
 from cfgsync._adapters.kube.connection import APPLY_PATCH, JSON_PATCH, ApiError, Json, Kube
-from cfgsync._core import manifests
+from cfgsync._core import manifests, vocabulary
 from cfgsync._core.model import Action, ActionKind, ConfigObject, Copy
 
 FORBIDDEN: Final = 403
@@ -115,6 +119,9 @@ class Writer:
 
     def carry_out(self, action: Action) -> Outcome:
         """Carry out one action, turning API errors into a failed outcome."""
+        if action.desired is not None and action.desired.pulled and action.kind is not ActionKind.UPDATE:
+            message = f"{action.kind.value} {action.ref}: refused, a pulled target is only ever updated"
+            return Outcome(action=action, ok=False, message=message, status=INVALID, rejected=True)
         door = (action.ref.namespace, action.ref.kind)
         until = self._forbidden.get(door)
         if until is not None and time.monotonic() < until:
@@ -159,6 +166,8 @@ class Writer:
         copy, observed = _desired(action), _observed(action)
         resource = resources.BY_KIND[copy.ref.kind]
         body: dict[str, Any] = dict(manifests.to_manifest(copy))
+        if copy.pulled:
+            body = _pulled_body(body, copy)
         body["metadata"] = {
             **body["metadata"],
             "uid": observed.uid,
@@ -229,14 +238,33 @@ def _pointer(*parts: str) -> str:
     return "".join("/" + p.replace("~", "~0").replace("/", "~1") for p in parts)
 
 
+def _pulled_body(manifest: dict[str, Any], copy: Copy) -> dict[str, Any]:
+    """The apply of a pulled target: its payload and cfgsync's annotation, nothing of its owner's."""
+    body = {
+        key: value for key, value in manifest.items() if key in {"apiVersion", "kind", "data", "binaryData"}
+    }
+    body["metadata"] = {
+        "name": copy.ref.name,
+        "namespace": copy.ref.namespace,
+        "annotations": {vocabulary.COPIED_FROM: copy.annotations[vocabulary.COPIED_FROM]},
+    }
+    return body
+
+
 def _leftovers(raw: Json, copy: Copy, observed: ConfigObject) -> list[dict[str, str]]:
-    """JSON patch removals for what the plan drops but apply left behind (co-owned fields)."""
+    """JSON patch removals for what the plan drops but apply left behind (co-owned fields). On a
+    pulled target, only data keys: its metadata is its owner's."""
     meta = view.metadata(raw)
     ops = []
-    for field, desired, shown in (
-        ("labels", copy.labels, observed.labels),
-        ("annotations", copy.annotations, observed.annotations),
-    ):
+    owned = (
+        ()
+        if copy.pulled
+        else (
+            ("labels", copy.labels, observed.labels),
+            ("annotations", copy.annotations, observed.annotations),
+        )
+    )
+    for field, desired, shown in owned:
         for key in view.string_map(meta, field):
             if key not in desired and key in shown:
                 ops.append({"op": "remove", "path": _pointer("metadata", field, key)})
