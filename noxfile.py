@@ -9,7 +9,8 @@ import sys
 
 import nox
 
-nox.options.sessions = ["lint", "typing", "tests", "fuzz"]
+# The tests last: a CI transcript keeps its tail, which then holds the failures.
+nox.options.sessions = ["lint", "typing", "fuzz", "tests"]
 nox.options.reuse_venv = "yes"
 
 PYTHON = "3.11"

@@ -47,9 +47,21 @@ def fuzz(target: str, seconds: int, scratch: Path) -> bool:
         str(HERE / "corpus" / target),
     ]
     code = _CHILD.format(here=str(HERE))
-    print(f"== fuzz {target} for {seconds} s", flush=True)
-    done = subprocess.run([sys.executable, "-c", code, target, *args], check=False)
-    return done.returncode == 0
+    # libFuzzer prints a line per new input; kept in a log so that a CI transcript, which keeps only
+    # its tail, still shows the test session's failures. The log is printed when the target crashed.
+    log = scratch / f"{target}.log"
+    with log.open("wb") as out:
+        done = subprocess.run(
+            [sys.executable, "-c", code, target, *args], stdout=out, stderr=subprocess.STDOUT, check=False
+        )
+    lines = log.read_text(errors="replace").splitlines()
+    runs = next((line for line in reversed(lines) if line.startswith("Done ")), "no summary")
+    if done.returncode == 0:
+        print(f"fuzz {target}: nothing found ({runs})", flush=True)
+        return True
+    print(f"fuzz {target}: CRASHED (exit {done.returncode}); the fuzzer's last lines:", flush=True)
+    print("\n".join(lines[-60:]), flush=True)
+    return False
 
 
 def main() -> int:

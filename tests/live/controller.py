@@ -127,5 +127,11 @@ def running(*args: str, kubeconfig: Path | str, ready: bool = True) -> Iterator[
         yield controller
         code = controller.stop()
         assert code == 0, f"cfgsync run exited with {code} on SIGTERM:\n{controller.log()[-5000:]}"
+    except BaseException:
+        # pytest shows a failed test's captured output: the controller's own account of what it did.
+        controller.stop()
+        print(f"--- the log of cfgsync run {' '.join(args)} (its last 20,000 characters) ---")
+        print(controller.log()[-20000:])
+        raise
     finally:
         controller.close()

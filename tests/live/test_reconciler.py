@@ -47,8 +47,8 @@ def store(api: FakeApi) -> Store:
     return store
 
 
-@pytest.fixture
-def reconciler(api: FakeApi, store: Store) -> Reconciler:
+def make_reconciler(api: FakeApi, store: Store, **options: Any) -> Reconciler:
+    """A reconciler on the fake API with the built-in transforms only; ``options`` go to its constructor."""
     kube = api.as_kube()
     return Reconciler(
         kube=kube,
@@ -58,7 +58,13 @@ def reconciler(api: FakeApi, store: Store) -> Reconciler:
         settings=planner.PlanSettings(cluster_name=CLUSTER),
         events=EventRecorder(kube),
         metrics=Metrics(),
+        **options,
     )
+
+
+@pytest.fixture
+def reconciler(api: FakeApi, store: Store) -> Reconciler:
+    return make_reconciler(api, store)
 
 
 def test_a_reconcile_creates_the_copies_and_the_next_one_writes_nothing(
@@ -130,18 +136,7 @@ def test_a_source_that_cannot_be_read_is_reported_and_planned_as_gone(
 
 def test_the_copies_of_a_vanished_source_wait_out_the_grace(api: FakeApi, store: Store) -> None:
     now = [0.0]
-    kube = api.as_kube()
-    reconciler = Reconciler(
-        kube=kube,
-        store=store,
-        writer=Writer(kube, workers=2),
-        hooks=load_plugins(only=()),
-        settings=planner.PlanSettings(cluster_name=CLUSTER),
-        events=EventRecorder(kube),
-        metrics=Metrics(),
-        gone_grace=30.0,
-        clock=lambda: now[0],
-    )
+    reconciler = make_reconciler(api, store, gone_grace=30.0, clock=lambda: now[0])
     reconciler.reconcile(SOURCE)
     store.drop_object("ConfigMap", ("demo", "omni"))  # deleted ...
     api.calls.clear()
@@ -162,3 +157,13 @@ def test_the_copies_of_a_vanished_source_wait_out_the_grace(api: FakeApi, store:
 
     assert gone.again_in is None
     assert len(api.writes("DELETE")) == 2
+
+
+def test_a_source_with_no_copies_to_delete_waits_for_nothing(api: FakeApi, store: Store) -> None:
+    """A source a target asks for that never existed must not hold the first pass open for the grace."""
+    reconciler = make_reconciler(api, store, gone_grace=30.0)
+
+    result = reconciler.reconcile(ObjectRef(kind="ConfigMap", namespace="demo", name="never-was"))
+
+    assert result.again_in is None
+    assert api.writes("DELETE") == []

@@ -17,6 +17,7 @@ from live.helpers import SYNC, cm_data, configmap, read_cm, read_secret, secret,
 pytestmark = pytest.mark.timeout(240)
 
 BASE = ("--no-leader-elect", "--log-format", "json")
+GRACE = ("--source-gone-grace", "2s")  # tests that delete a source wait out a short grace, not the 30 s
 
 
 def cluster() -> tuple[str, str]:
@@ -31,7 +32,7 @@ def test_the_kubed_tutorial_sequence(
     other = make_namespace("other")
     core.create_namespaced_config_map(demo, configmap("omni", {"you": "only", "live": "once"}))
 
-    with running(*BASE, *cluster(), kubeconfig=control_plane.kubeconfig) as ctl:
+    with running(*BASE, *GRACE, *cluster(), kubeconfig=control_plane.kubeconfig) as ctl:
         # annotate → a copy in every namespace but the source's
         core.patch_namespaced_config_map("omni", demo, {"metadata": {"annotations": {SYNC: ""}}})
         wait_for(
@@ -72,6 +73,32 @@ def test_the_kubed_tutorial_sequence(
         core.delete_namespaced_config_map("omni", demo)
         wait_for(lambda: read_cm(core, other, "omni") is None, what="copies gone with the source")
         assert ctl.metric("cfgsync_errors_total", kind="write") == 0
+        assert any("wait 2s before they are deleted" in str(r.get("message")) for r in ctl.log_records())
+
+
+def test_a_source_replaced_within_the_grace_keeps_its_copies(
+    control_plane: ControlPlane, core: Any, make_namespace: NamespaceFactory
+) -> None:
+    """``kubectl replace --force`` (or a GitOps tool's replace) must not cost a workload its copy."""
+    team = f"team-{secrets.token_hex(3)}"
+    src = make_namespace("src")
+    targets = [make_namespace(f"t{i}", {team: "yes"}) for i in range(2)]
+    core.create_namespaced_config_map(src, configmap("ca", {"v": "1"}, annotations={SYNC: f"{team}=yes"}))
+
+    with running(*BASE, *cluster(), kubeconfig=control_plane.kubeconfig) as ctl:  # the default grace
+        before = {
+            ns: wait_for(functools.partial(read_cm, core, ns, "ca"), what=f"copy in {ns}") for ns in targets
+        }
+        core.delete_namespaced_config_map("ca", src)
+        wait_for(
+            lambda: any("its 2 copies wait 30s" in str(r.get("message")) for r in ctl.log_records()),
+            what="the controller saw the source go",
+        )
+        core.create_namespaced_config_map(src, configmap("ca", {"v": "2"}, annotations={SYNC: f"{team}=yes"}))
+        for ns, copy in before.items():
+            wait_for(lambda: cm_data(core, ns, "ca") == {"v": "2"}, what=f"new data in {ns}")  # noqa: B023
+            assert read_cm(core, ns, "ca").metadata.uid == copy.metadata.uid  # never deleted
+        assert ctl.metric("cfgsync_write_calls_total", method="DELETE") == 0
 
 
 def test_copies_edited_or_deleted_by_hand_are_restored(

@@ -33,7 +33,7 @@ from live.helpers import cfgsync, cm_data, configmap, read_cm, wait_for
 
 pytestmark = pytest.mark.timeout(240)
 
-BASE = ("--no-leader-elect", "--log-format", "json")
+BASE = ("--no-leader-elect", "--log-format", "json", "--source-gone-grace", "2s")  # sources get deleted
 R = "replicator.v1.mittwald.de/"
 F = "reflector.v1.k8s.emberstack.com/"
 REPLICATOR = "kubernetes-replicator"

@@ -158,19 +158,34 @@ class Reconciler:
             for ref, since in list(self._gone_since.items()):
                 if since + 10 * self.gone_grace < now:  # long gone: its copies went with the grace
                     del self._gone_since[ref]
+            started: list[ObjectRef] = []
             for ref in group:
                 if self.store.source(ref).exists:
                     self._gone_since.pop(ref, None)
-                else:
-                    self._gone_since.setdefault(ref, now)
+                elif ref not in self._gone_since:
+                    self._gone_since[ref] = now
+                    started.append(ref)
+            # Only a source with copies to delete waits: one that never existed (a target asks for it)
+            # or left nothing behind is done at once, and does not hold the first pass open.
+            deleting = {a.source for a in changes if a.kind is ActionKind.DELETE}
             waiting = {
                 ref: since + self.gone_grace - now
                 for ref, since in self._gone_since.items()
-                if ref in group and since + self.gone_grace > now
+                if ref in group and ref in deleting and since + self.gone_grace > now
             }
         if not waiting:
             return changes, None
         kept = [a for a in changes if not (a.kind is ActionKind.DELETE and a.source in waiting)]
+        for ref in started:
+            held = sum(a.kind is ActionKind.DELETE and a.source == ref for a in changes)
+            if ref in waiting:
+                log.info(
+                    "%s is gone: its %d copies wait %.0fs before they are deleted, in case it comes back",
+                    ref,
+                    held,
+                    self.gone_grace,
+                    extra={"source": str(ref), "copies": held},
+                )
         return kept, max(0.05, min(waiting.values()))
 
     # -- planning ----------------------------------------------------------------------------------
