@@ -1,12 +1,17 @@
 # syntax=docker/dockerfile:1
-# The cfgsync controller image. From the repository root:
+# cfgsync's three images, from one recipe so that they cannot drift apart (and share their layers). From
+# the repository root:
 #
-#   docker build -t harbor.example.com/platform/cfgsync:0.1.0 .
+#   docker build -t harbor.example.com/platform/cfgsync:0.1.0 .                       # the controller
+#   docker build --target cmp -t harbor.example.com/platform/cfgsync-cmp:0.1.0 .      # Argo CD plugin sidecar
+#   docker build --target krm -t harbor.example.com/platform/cfgsync-krm:0.1.0 .      # KRM function
 #
 # Without internet access, put a wheelhouse in ./wheelhouse first and add --build-arg PIP_NO_INDEX=1
-# (docs/install.md). No Docker engine is needed to check this recipe: tests/deploy/test_image_recipe.py
-# reads the RUN steps below and runs them as they are (in a temporary directory instead of /src, /wheels
-# and /opt/cfgsync), then starts `cfgsync run` from the result against a real API server.
+# (docs/install.md). Plugins (your own transforms) go in the same way: their wheels in ./wheelhouse, their
+# names in --build-arg EXTRA_PACKAGES="a b". No Docker engine is needed to check this recipe:
+# tests/deploy/test_image_recipe.py and test_plugin_images.py read the RUN steps below and run them as
+# they are (in a temporary directory instead of /src, /wheels and /opt/cfgsync), then start each target's
+# entrypoint from the result.
 
 # The bases: PYTHON_IMAGE runs the build stage (a shell, Python with venv and ensurepip), RUNTIME_IMAGE
 # is what the image runs on (Python only; by default the same image). Both must hold the same Python at
@@ -46,14 +51,12 @@ RUN python -m venv --without-pip "$VENV" \
 # by cfgsync, which uses the synchronous client; without it the image stays well under 200 MB.
 RUN rm -rf "$VENV"/lib/python3*/site-packages/kubernetes/aio
 
-FROM ${RUNTIME_IMAGE}
+FROM ${RUNTIME_IMAGE} AS runtime
 # VERSION follows pyproject.toml (a test checks); SOURCE is the repository you built from, e.g.
 #   --build-arg SOURCE="$(git remote get-url origin)"
 ARG VERSION=0.1.0
 ARG SOURCE=""
-LABEL org.opencontainers.image.title="cfgsync" \
-      org.opencontainers.image.description="Keeps ConfigMaps and Secrets copied across namespaces and clusters; a drop-in successor to kubed's config-syncer." \
-      org.opencontainers.image.version="${VERSION}" \
+LABEL org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.source="${SOURCE}" \
       org.opencontainers.image.licenses="Apache-2.0"
 # No package manager at run time, whatever the base brings: apt and dpkg, pip, and what could fetch pip
@@ -66,6 +69,31 @@ COPY --from=build /opt/cfgsync /opt/cfgsync
 ENV PATH=/opt/cfgsync/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1
+
+# --target cmp: the Argo CD plugin sidecar. Argo CD provides the plugin server (argocd-cmp-server)
+# through the repo server's var-files volume; the sidecar's command is /var/run/argocd/argocd-cmp-server.
+FROM runtime AS cmp
+LABEL org.opencontainers.image.title="cfgsync-cmp" \
+      org.opencontainers.image.description="cfgsync as an Argo CD config-management plugin (repo-server sidecar)."
+ENV HOME=/tmp
+# Argo CD's user (the repo server and its plugins share the socket volume), numeric so that Kubernetes
+# can check runAsNonRoot without /etc/passwd.
+USER 999:999
+WORKDIR /tmp
+
+# --target krm: `cfgsync krm` reads a ResourceList on stdin and writes it back with the copies added.
+FROM runtime AS krm
+LABEL org.opencontainers.image.title="cfgsync-krm" \
+      org.opencontainers.image.description="cfgsync as a KRM function: copies ConfigMaps and Secrets into the namespaces their rules select."
+# kustomize and kpt run functions without network and as an unprivileged user; numeric, as for the
+# controller.
+USER 65532:65532
+ENTRYPOINT ["cfgsync", "krm"]
+
+# The default target, last: the controller the chart deploys.
+FROM runtime AS controller
+LABEL org.opencontainers.image.title="cfgsync" \
+      org.opencontainers.image.description="Keeps ConfigMaps and Secrets copied across namespaces and clusters; a drop-in successor to kubed's config-syncer."
 # A numeric user, so Kubernetes can verify runAsNonRoot without reading /etc/passwd.
 USER 65532:65532
 ENTRYPOINT ["cfgsync"]

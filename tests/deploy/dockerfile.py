@@ -1,9 +1,10 @@
 """Read the repository's Dockerfile and .dockerignore as a builder would, to run the recipe without Docker.
 
 Pure parsing, plus one read of each file. Covers the subset of the Dockerfile syntax the recipe uses:
-comments, line continuations, ``FROM ... AS name`` stages, ``ENV k=v ...`` and exec- or shell-form
-instructions. ``.dockerignore`` patterns follow Docker's rules: the last matching pattern wins, ``!``
-re-includes, a pattern matching a directory matches everything under it, ``**`` spans directories.
+comments, line continuations, ``FROM ... AS name`` stages (a target may build on another stage),
+``ENV k=v ...`` and exec- or shell-form instructions. ``.dockerignore`` patterns follow Docker's rules:
+the last matching pattern wins, ``!`` re-includes, a pattern matching a directory matches everything
+under it, ``**`` spans directories.
 """
 
 from __future__ import annotations
@@ -77,6 +78,19 @@ def read_stages(dockerfile: Path) -> list[Stage]:
     if stages:
         stages[-1] = Stage(base=stages[-1].base, name=stages[-1].name, instructions=tuple(current))
     return stages
+
+
+def read_target(dockerfile: Path, target: str) -> Stage:
+    """What ``docker build --target TARGET`` ends in, as one stage: ``target`` with the instructions of
+    the stages it is built ``FROM`` put first, and the base of the first of them."""
+    stages = {stage.name: stage for stage in read_stages(dockerfile) if stage.name}
+    if target not in stages:
+        raise KeyError(f"{dockerfile} has no stage {target!r}; its stages: {', '.join(stages)}")
+    stage = stages[target]
+    while stage.base in stages:
+        parent = stages[stage.base]
+        stage = Stage(base=parent.base, name=target, instructions=parent.instructions + stage.instructions)
+    return stage
 
 
 def _instructions(text: str) -> Iterator[Instruction]:

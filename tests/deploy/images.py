@@ -29,12 +29,9 @@ from deploy.recipe import REPO, make_wheelhouse
 
 INSTALL_DOC = REPO / "docs" / "install.md"
 BASE_SCRIPT = REPO / "deploy" / "base" / "python-base.sh"
-RECIPES = {
-    "cfgsync": REPO / "Dockerfile",
-    "cfgsync-cmp": REPO / "deploy" / "argocd" / "Dockerfile",
-    "cfgsync-krm": REPO / "deploy" / "krm" / "Dockerfile",
-}
-"""Each image, by the name docs/install.md tags it with, and its recipe."""
+DOCKERFILE = REPO / "Dockerfile"
+RECIPES = {"cfgsync": "controller", "cfgsync-cmp": "cmp", "cfgsync-krm": "krm"}
+"""Each image, by the name docs/install.md tags it with, and its target in the Dockerfile."""
 TOOLS = {
     "buildah": "buildah",
     "skopeo": "skopeo",
@@ -223,8 +220,8 @@ def wheelhouse() -> Path:
 
 
 def build_context(target: Path, wheels: Path) -> Path:
-    """A copy of the checkout as the build sees it: the context, the recipes, the chart, ./wheelhouse."""
-    files = [*context_files(REPO), *(p.relative_to(REPO) for p in RECIPES.values())]
+    """A copy of the checkout as the build sees it: the context, the recipe, the chart, ./wheelhouse."""
+    files = [*context_files(REPO), DOCKERFILE.relative_to(REPO)]
     files += [p.relative_to(REPO) for p in (REPO / "deploy" / "helm").rglob("*") if p.is_file()]
     for relative in [*files, Path(".dockerignore")]:
         (target / relative).parent.mkdir(parents=True, exist_ok=True)
@@ -236,7 +233,7 @@ def build_context(target: Path, wheels: Path) -> Path:
 def ensure_images(storage: Storage, *, work: Path, version: str) -> BuiltImages:
     """The three images of docs/install.md's ``build`` block, built unless their inputs are cached.
 
-    The key covers every file of the build context, the recipes, the block itself and the base images'
+    The key covers every file of the build context, the recipe, the block itself and the base images'
     IDs, so any change to what goes into an image builds all three again (about three minutes).
     """
     base = ensure_base(storage)

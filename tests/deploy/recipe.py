@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from deploy.dockerfile import Stage, context_files, read_stages
+from deploy.dockerfile import Stage, context_files, read_stages, read_target
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGE_PATHS = {"SRC": "/src", "WHEELS": "/wheels", "BUILD_VENV": "/opt/build", "VENV": "/opt/cfgsync"}
@@ -31,7 +31,7 @@ class Built:
     build: Stage
     """The build stage."""
     final: Stage
-    """The last stage (the image)."""
+    """The target (the image), with the stages it builds on."""
     venv: Path
     """Where ``/opt/cfgsync`` went."""
 
@@ -84,9 +84,16 @@ def _wheel_stem(project: Path) -> str:
 
 
 def run_build_stage(
-    dockerfile: Path, work: Path, *, wheelhouse: Path, wheels: tuple[Path, ...] = (), args: dict[str, str]
+    dockerfile: Path,
+    work: Path,
+    *,
+    target: str,
+    wheelhouse: Path,
+    wheels: tuple[Path, ...] = (),
+    args: dict[str, str],
 ) -> Built:
-    """Run ``dockerfile``'s ``build`` stage verbatim into ``work``, offline, with build arguments ``args``.
+    """Run ``dockerfile``'s ``build`` stage verbatim into ``work``, offline, with build arguments ``args``,
+    for the image ``target``.
 
     The context is the repository as ``.dockerignore`` admits it, plus ``./wheelhouse`` holding
     ``wheelhouse``'s wheels and ``wheels`` (e.g. a plugin's).
@@ -129,4 +136,4 @@ def run_build_stage(
         )
         if done.returncode != 0:
             raise AssertionError(f"RUN {command}\n{done.stdout}\n{done.stderr}")
-    return Built(build=build, final=stages[-1], venv=moved["VENV"])
+    return Built(build=build, final=read_target(dockerfile, target), venv=moved["VENV"])

@@ -26,7 +26,7 @@ import pytest
 import cfgsync
 from controlplane import ControlPlane
 from deploy.chart import CHART
-from deploy.dockerfile import Stage, context_files, read_stages
+from deploy.dockerfile import Stage, context_files, read_stages, read_target
 from deploy.running import free_port, http_status, stop, tail
 from live.helpers import wait_for
 
@@ -38,9 +38,11 @@ IMAGE_PATHS = {"SRC": "/src", "WHEELS": "/wheels", "BUILD_VENV": "/opt/build", "
 
 
 def build_stage_and_final() -> tuple[Stage, Stage]:
+    """The build stage, and the default target (the last stage: the controller) with what it builds on."""
     stages = read_stages(REPO / "Dockerfile")
     build = next(s for s in stages if s.name == "build")
-    return build, stages[-1]
+    assert stages[-1].name == "controller"  # `docker build .` builds the controller
+    return build, read_target(REPO / "Dockerfile", "controller")
 
 
 def exec_form(arguments: str) -> list[str]:

@@ -1,6 +1,6 @@
-"""The plugin images' recipes, deploy/argocd/Dockerfile and deploy/krm/Dockerfile, checked without Docker.
+"""The plugin images, the Dockerfile's targets ``cmp`` and ``krm``, checked without Docker.
 
-Each recipe must build cfgsync from the repository (never ``pip install cfgsync`` from an index, where
+Each target must build cfgsync from the repository (never ``pip install cfgsync`` from an index, where
 anyone could publish that name), install only from the wheelhouse its first stage builds, leave no pip
 in the image, take its base image from a build argument, and run as a numeric non-root user. The build
 stage runs verbatim, offline, as in test_image_recipe.py; the KRM image's entrypoint then transforms a
@@ -23,18 +23,16 @@ import pytest
 import yaml
 
 import cfgsync
-from deploy.dockerfile import read_stages
+from deploy.dockerfile import read_stages, read_target
 from deploy.recipe import REPO, Built, make_wheelhouse, run_build_stage
 from gitops.argocd_cmp import call, running_server
 from gitops.argocd_fixtures import ArgoCD
 
 pytestmark = pytest.mark.timeout(900)
 
-RECIPES = {
-    "argocd": (REPO / "deploy/argocd/Dockerfile", "999:999"),
-    "krm": (REPO / "deploy/krm/Dockerfile", "65532:65532"),
-}
-"""Each recipe, with the user its image runs as (ArgoCD's for the sidecar)."""
+DOCKERFILE = REPO / "Dockerfile"
+RECIPES = {"argocd": ("cmp", "999:999"), "krm": ("krm", "65532:65532")}
+"""Each plugin image's target, with the user it runs as (ArgoCD's for the sidecar)."""
 PLUGIN = REPO / "plugins/cfgsync-key-prefix"
 """An example plugin, installed into the image the way docs/argocd.md tells users to add theirs."""
 
@@ -67,8 +65,9 @@ def build_recipe(
     def build(name: str) -> Built:
         if name not in done:
             done[name] = run_build_stage(
-                RECIPES[name][0],
+                DOCKERFILE,
                 tmp_path_factory.mktemp(name),
+                target=RECIPES[name][0],
                 wheelhouse=wheelhouse,
                 wheels=(plugin_wheel,),
                 args={"PIP_NO_INDEX": "1", "EXTRA_PACKAGES": "cfgsync-key-prefix"},
@@ -80,11 +79,10 @@ def build_recipe(
 
 @pytest.mark.parametrize("name", sorted(RECIPES))
 def test_recipe_builds_cfgsync_from_source_and_installs_from_its_wheelhouse_only(name: str) -> None:
-    dockerfile, user = RECIPES[name]
-    text = dockerfile.read_text(encoding="utf-8")
-    stages = read_stages(dockerfile)
-    build = next(s for s in stages if s.name == "build")
-    final = stages[-1]
+    target, user = RECIPES[name]
+    text = DOCKERFILE.read_text(encoding="utf-8")
+    build = next(s for s in read_stages(DOCKERFILE) if s.name == "build")
+    final = read_target(DOCKERFILE, target)
     steps = " ".join(build.arguments("RUN") + final.arguments("RUN"))
 
     assert not re.search(r"cfgsync\s*==", text)  # never resolved by name from an index
@@ -99,7 +97,7 @@ def test_recipe_builds_cfgsync_from_source_and_installs_from_its_wheelhouse_only
     assert (build.base, final.base) == ("${PYTHON_IMAGE}", "${RUNTIME_IMAGE}")
     assert final.arguments("USER") == [user]
     assert final.arguments("COPY") == ["--from=build /opt/cfgsync /opt/cfgsync"]
-    # The final stage's one step removes package managers (test_recipes_shared.py runs it).
+    # The final stage's one step removes package managers (test_runtime_stage.py runs it).
     assert [json.loads(step)[:2] for step in final.arguments("RUN")] == [["python", "-c"]]
     assert "venv --without-pip" in steps
 
@@ -107,7 +105,7 @@ def test_recipe_builds_cfgsync_from_source_and_installs_from_its_wheelhouse_only
 @pytest.mark.parametrize("name", sorted(RECIPES))
 def test_recipe_versions_follow_the_package(name: str) -> None:
     version = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
-    final = read_stages(RECIPES[name][0])[-1]
+    final = read_target(DOCKERFILE, RECIPES[name][0])
 
     assert f"VERSION={version}" in final.arguments("ARG")
 

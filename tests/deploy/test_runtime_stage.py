@@ -1,12 +1,11 @@
-"""What the three image recipes share: one build stage, and one step that removes package managers.
+"""What the three images share: the Dockerfile's runtime stage, whose one step removes package managers.
 
-The controller (Dockerfile), the Argo CD sidecar (deploy/argocd/Dockerfile) and the KRM function
-(deploy/krm/Dockerfile) are built from the same wheelhouse with the same build arguments, so their build
-stages must not drift apart; buildah and Docker then also share that stage's layers between them. The
-final stage's step must leave no apt, dpkg or pip (nor ensurepip) whichever Debian-based Python base it
-runs on: here it runs on a tree laid out like the official ``python:3.12-slim-bookworm``, moved under a
-temporary directory. The images built for real (test_airgapped_install.py) run on the Debian-built base,
-where the step finds nothing to remove.
+The controller, the Argo CD sidecar and the KRM function are targets of one Dockerfile, built on one
+runtime stage from one build stage, so their recipes cannot drift apart and buildah and Docker share
+those layers between them. The runtime stage's step must leave no apt, dpkg or pip (nor ensurepip)
+whichever Debian-based Python base it runs on: here it runs on a tree laid out like the official
+``python:3.12-slim-bookworm``, moved under a temporary directory. The images built for real
+(test_airgapped_install.py) run on the Debian-built base, where the step finds nothing to remove.
 """
 
 from __future__ import annotations
@@ -17,8 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from deploy.dockerfile import read_stages
-from deploy.images import RECIPES
+from deploy.dockerfile import read_stages, read_target
+from deploy.images import DOCKERFILE, RECIPES
 
 SLIM_LAYOUT = {
     "removed": [
@@ -52,27 +51,28 @@ SLIM_LAYOUT = {
 """Files of a python:3.12-slim-like tree (with Debian's pip layout too), by what must become of them."""
 
 
-def strip_step(dockerfile: Path) -> str:
-    """The Python code of the final stage's one RUN step."""
-    (step,) = read_stages(dockerfile)[-1].arguments("RUN")
+def strip_step(target: str) -> str:
+    """The Python code of the one RUN step of ``target``'s runtime."""
+    (step,) = read_target(DOCKERFILE, target).arguments("RUN")
     words: list[str] = json.loads(step)
     assert words[:2] == ["python", "-c"]  # exec form: the Debian-built base has no shell
     return words[2]
 
 
-def test_recipes_share_one_build_stage() -> None:
-    stages = {name: next(s for s in read_stages(path) if s.name == "build") for name, path in RECIPES.items()}
+def test_every_target_builds_on_the_runtime_stage_and_adds_no_step() -> None:
+    stages = {stage.name: stage for stage in read_stages(DOCKERFILE)}
 
-    assert len({stage.instructions for stage in stages.values()}) == 1
-    assert {stage.base for stage in stages.values()} == {"${PYTHON_IMAGE}"}
-
-
-def test_recipes_share_one_step_removing_package_managers() -> None:
-    assert len({strip_step(path) for path in RECIPES.values()}) == 1
+    assert set(RECIPES.values()) == set(stages) - {"build", "runtime"}
+    for target in RECIPES.values():
+        assert stages[target].base == "runtime"
+        assert not stages[target].arguments("RUN")
+        assert not stages[target].arguments("COPY")
+        assert strip_step(target) == strip_step("controller")
+    assert (stages["build"].base, stages["runtime"].base) == ("${PYTHON_IMAGE}", "${RUNTIME_IMAGE}")
 
 
 def test_the_step_leaves_no_package_manager_in_a_slim_python_base(tmp_path: Path) -> None:
-    code = strip_step(RECIPES["cfgsync"])
+    code = strip_step("controller")
     for relative in SLIM_LAYOUT["removed"] + SLIM_LAYOUT["kept"]:
         (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / relative).write_text("x", encoding="utf-8")
