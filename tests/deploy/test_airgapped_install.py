@@ -237,7 +237,11 @@ def test_chart_from_oci_runs_the_pulled_image_through_kubeds_tutorial(
                 "healthPort": health_port,
                 "config": {
                     "sourceNamespace": demo,
-                    "additionalOptions": ["resync-period=1m", "health-address=127.0.0.1"],
+                    "additionalOptions": [
+                        "resync-period=1m",
+                        "health-address=127.0.0.1",
+                        "source-gone-grace=2s",  # a deleted source's copies go after 2 s
+                    ],
                 },
             }
         ),
@@ -329,7 +333,9 @@ def test_chart_from_oci_runs_the_pulled_image_through_kubeds_tutorial(
 
             wait_for(ready, timeout=120, what="the container to answer /readyz")
             assert http_status(health_port, "/healthz") == 200
-            kubed_tutorial(core, demo=demo, other=other, taken=taken, make_namespace=make_namespace)
+            kubed_tutorial(
+                core, demo=demo, other=other, taken=taken, make_namespace=make_namespace, gone_grace=2
+            )
             leases: Any = client.CoordinationV1Api(kube_api)
             assert leases.read_namespaced_lease("cfgsync", namespace).spec.holder_identity == POD_NAME
         finally:

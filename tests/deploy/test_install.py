@@ -81,6 +81,8 @@ def test_chart_installs_and_runs_with_only_its_service_account(
         "--include-crds",
         "--set",
         f"config.sourceNamespace={demo}",
+        "--set",
+        "config.additionalOptions={--source-gone-grace=2s}",  # a deleted source's copies go after 2 s
         release=release_namespace,
         namespace=release_namespace,
     )
@@ -119,7 +121,7 @@ def test_chart_installs_and_runs_with_only_its_service_account(
         controller.wait_ready()
         assert http_status(controller.port, "/healthz") == 200
         assert http_status(controller.port, "/metrics") == 200  # what the metrics Service exposes
-        kubed_tutorial(core, demo=demo, other=other, taken=taken, make_namespace=make_namespace)
+        kubed_tutorial(core, demo=demo, other=other, taken=taken, make_namespace=make_namespace, gone_grace=2)
         _syncrule_is_followed(kube_api, core, demo=demo, other=other)
 
         lease = leases.read_namespaced_lease(release_namespace, release_namespace)

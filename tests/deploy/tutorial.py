@@ -19,8 +19,13 @@ def _origin(copy: Any) -> tuple[str, ...]:
     return tuple(copy.metadata.labels.get(label, "") for label in ORIGIN_LABELS)
 
 
-def kubed_tutorial(core: Any, *, demo: str, other: str, taken: str, make_namespace: NamespaceFactory) -> None:
-    """kubed's config-syncer walk-through: sync everywhere, follow changes, narrow by label, remove."""
+def kubed_tutorial(
+    core: Any, *, demo: str, other: str, taken: str, make_namespace: NamespaceFactory, gone_grace: float
+) -> None:
+    """kubed's config-syncer walk-through: sync everywhere, follow changes, narrow by label, remove.
+
+    ``gone_grace``: the controller's ``--source-gone-grace`` in seconds; a deleted source's copies go
+    only after it."""
     core.create_namespaced_config_map(demo, configmap("omni", {"you": "only", "live": "once"}))
     core.patch_namespaced_config_map("omni", demo, {"metadata": {"annotations": {SYNC: ""}}})
 
@@ -58,5 +63,7 @@ def kubed_tutorial(core: Any, *, demo: str, other: str, taken: str, make_namespa
     wait_for(lambda: read_secret(core, other, "registry") is not None, what="the Secret copy")
     core.delete_namespaced_secret("registry", demo)
     wait_for(
-        lambda: read_secret(core, other, "registry") is None, what="the Secret copy to go with its source"
+        lambda: read_secret(core, other, "registry") is None,
+        timeout=gone_grace + 30,
+        what="the Secret copy to go with its source",
     )
