@@ -158,6 +158,28 @@ def test_the_admission_policy_guards_origin_labels_by_default(helm: Helm) -> Non
     assert ".resource('copies')" in conditions["may-not-manage-copies"]
 
 
+def test_the_admission_policy_guards_the_marks_of_each_vocabulary_read(helm: Helm) -> None:
+    def guarded(*values: str) -> str:
+        policy = find(documents(helm.template(*values)), "ValidatingAdmissionPolicy")
+        return " ".join(c["expression"] for c in policy["spec"]["matchConditions"])
+
+    replicator, reflector = (
+        "replicator.v1.mittwald.de/replicated-at",
+        "reflector.v1.k8s.emberstack.com/auto-reflects",
+    )
+    both = guarded()
+    assert replicator in both
+    assert reflector in both
+    only_replicator = guarded("--set", "config.vocabularies.reflector=false")
+    assert replicator in only_replicator
+    assert reflector not in only_replicator
+    neither = guarded(
+        "--set", "config.vocabularies.reflector=false", "--set", "config.vocabularies.replicator=false"
+    )
+    assert "replicator.v1" not in neither
+    assert "reflector.v1" not in neither
+
+
 def test_protecting_copies_adds_a_second_policy_exempting_the_namespace_controller(helm: Helm) -> None:
     docs = documents(helm.template("-f", str(CUSTOM_VALUES), release="sync", namespace="platform"))
 

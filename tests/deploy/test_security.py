@@ -40,6 +40,7 @@ ORIGIN = {
     "kubed.appscode.com/origin.cluster": "unicorn",
 }
 SYNC_CONTEXTS = "kubed.appscode.com/sync-contexts"
+REPLICATOR, REFLECTOR = "replicator.v1.mittwald.de/", "reflector.v1.k8s.emberstack.com/"
 
 
 @pytest.fixture
@@ -273,6 +274,45 @@ def test_a_hostile_tenant_is_refused_or_harmless_and_syncing_still_works(  # noq
             tenant.patch_namespaced_config_map(
                 "app-settings", SHARED, {"data": {"mode": "tenant"}}
             )  # allowed
+
+            # 3b. The same through the peers' marks, which make cfgsync take an object over: a source
+            #     of the tenant's wanting app-settings in the shared namespace by each peer's vocabulary,
+            #     and the object marked as that peer's copy of it.
+            tenant.create_namespaced_config_map(
+                TENANT,
+                configmap(
+                    "app-settings",
+                    {"mode": "evil"},
+                    annotations={
+                        REPLICATOR + "replicate-to": SHARED,
+                        REFLECTOR + "reflection-allowed": "true",
+                        REFLECTOR + "reflection-auto-enabled": "true",
+                        REFLECTOR + "reflection-allowed-namespaces": SHARED,
+                    },
+                ),
+            )
+            for marks in (
+                {REFLECTOR + "reflects": f"{TENANT}/app-settings", REFLECTOR + "auto-reflects": "True"},
+                {
+                    REPLICATOR + "replicated-at": "2026-01-01T00:00:00Z",
+                    REPLICATOR + "replicated-keys": "mode",
+                },
+            ):
+                message = refused(
+                    lambda marks=marks: tenant.patch_namespaced_config_map(  # type: ignore[misc]
+                        "app-settings", SHARED, {"metadata": {"annotations": marks}}
+                    )
+                )
+                assert f"{RESTRICTED_USER} may not add, change or remove them" in message
+            refused(  # nor create an object carrying them
+                lambda: tenant.create_namespaced_config_map(
+                    TENANT,
+                    configmap("forged-mirror", {}, annotations={REFLECTOR + "auto-reflects": "True"}),
+                )
+            )
+            tenant.create_namespaced_config_map(  # a manual mirror (a pull request) is the tenant's to make
+                TENANT, configmap("mirror", {}, annotations={REFLECTOR + "reflects": f"{PLATFORM}/ca"})
+            )
 
             # 4. Copy-name hijack: a rival source claims the platform's copy name in the same namespaces.
             tenant.create_namespaced_secret(

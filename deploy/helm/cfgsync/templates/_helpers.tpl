@@ -63,6 +63,11 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- join ", " $quoted -}}
 {{- end -}}
 
+{{/* CEL: the object in .var carries one of the annotations .keys. */}}
+{{- define "cfgsync.hasAnyAnnotation" -}}
+[{{ include "cfgsync.celStrings" .keys }}].exists(k, k in {{ .var }}.metadata.?annotations.orValue({}))
+{{- end -}}
+
 {{/* CEL: the object in .var carries one of the labels .keys. */}}
 {{- define "cfgsync.hasAnyLabel" -}}
 [{{ include "cfgsync.celStrings" .keys }}].exists(k, k in {{ .var }}.metadata.?labels.orValue({}))
