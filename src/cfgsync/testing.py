@@ -7,7 +7,7 @@ Public (``cfgsync.testing``) so plugin authors can use them; the only I/O is in
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 
 from cfgsync._core.model import ConfigObject, Namespace, ObjectRef, Plan, frozen
@@ -81,10 +81,13 @@ def plan(
     rules: Iterable[Rule] = (),
     settings: PlanSettings = DEFAULT_SETTINGS,
     extra_plugins: Iterable[object] = (),
+    unreadable: Collection[ObjectRef] = (),
 ) -> Plan:
     """Plan with the built-in transforms and ``extra_plugins`` only (installed plugins are not loaded)."""
     hooks: PluginHooks = load_plugins(only=(), extra=extra_plugins)
-    return plan_copies(sources, namespaces, existing, rules=rules, settings=settings, hooks=hooks)
+    return plan_copies(
+        sources, namespaces, existing, rules=rules, settings=settings, hooks=hooks, unreadable=unreadable
+    )
 
 
 def assert_golden(actual: str, golden: Path) -> None:

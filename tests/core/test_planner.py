@@ -246,6 +246,22 @@ def test_managed_copies_no_longer_wanted_are_deleted(
     assert reason in deletes["b"].reason
 
 
+def test_the_copies_of_a_source_that_cannot_be_read_are_kept_and_reported() -> None:
+    first = plan([omni()], SPACES)
+    existing = [copy_object(first, ns) for ns in ("a", "b", "c")]
+    source = omni().ref
+
+    gone = plan([], SPACES, existing=existing)
+    unreadable = plan([], SPACES, existing=existing, unreadable=[source])
+
+    assert len(gone.of_kind(ActionKind.DELETE)) == 3
+    assert unreadable.actions == ()
+    assert {(x.ref.namespace, x.source, x.policy) for x in unreadable.left_alone} == {
+        (ns, source, "unreadable-source") for ns in ("a", "b", "c")
+    }
+    assert "exists but cannot be read" in unreadable.left_alone[0].reason
+
+
 def test_copies_of_another_cluster_name_are_not_ours() -> None:
     first = plan([omni()], SPACES, settings=PlanSettings(cluster_name="unicorn"))
     existing = [copy_object(first, "a")]

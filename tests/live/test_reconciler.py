@@ -119,19 +119,29 @@ def test_an_object_in_the_way_is_a_conflict_reported_on_the_source(
     assert store.claimants([ObjectRef(kind="ConfigMap", namespace="a", name="omni")]) == {SOURCE}
 
 
-def test_a_source_that_cannot_be_read_is_reported_and_planned_as_gone(
-    api: FakeApi, reconciler: Reconciler
+def test_a_source_that_cannot_be_read_is_reported_and_keeps_its_copies(
+    api: FakeApi, reconciler: Reconciler, store: Store
 ) -> None:
-    broken = source_json({"k": "v"})
-    broken["data"] = {"bad key!": "x"}
+    reconciler.reconcile(SOURCE)
+    broken = source_json({"bad key!": "x"}, version="6")
     api.objects[SOURCE_PATH] = broken
+    store.put_object(view.header(broken))
+    api.calls.clear()
 
     result = reconciler.reconcile(SOURCE)
 
-    assert result.writes == 0
-    (event,) = [c.body for c in api.writes("POST")]
-    assert event["reason"] == "UnreadableSource"
-    assert "data key 'bad key!' is invalid" in event["message"]
+    assert api.writes("DELETE") == []
+    assert api.writes("PATCH") == []
+    events = {e["reason"]: e for e in (c.body for c in api.writes("POST"))}
+    assert "data key 'bad key!' is invalid" in events["UnreadableSource"]["message"]
+    assert "exists but cannot be read" in events["CopyLeftAlone"]["message"]
+    assert result.failures == 0
+    assert store.managed_copies == 2
+
+    api.objects[SOURCE_PATH] = source_json({"k": "v2"}, version="7")  # fixed: its copies follow again
+    store.put_object(view.header(api.objects[SOURCE_PATH]))
+    reconciler.reconcile(SOURCE)
+    assert {c.body["data"]["k"] for c in api.writes("PATCH")} == {"v2"}
 
 
 def test_the_copies_of_a_vanished_source_wait_out_the_grace(api: FakeApi, store: Store) -> None:

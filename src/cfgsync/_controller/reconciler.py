@@ -60,6 +60,8 @@ class _Inputs:
     existing: dict[ObjectRef, ConfigObject] = field(default_factory=dict)
     owners: set[ObjectRef] = field(default_factory=set)
     targets: dict[ObjectRef, ConfigObject] = field(default_factory=dict)
+    unreadable: set[ObjectRef] = field(default_factory=set)
+    """Sources the API server holds that cannot be read: their copies are kept as they are."""
 
 
 class Reconciler:
@@ -116,7 +118,9 @@ class Reconciler:
             outcomes = self.writer.execute(changes)
             self._record(plan, inputs, group, outcomes)
             failures = [o for o in outcomes if not o.ok]
-            extra = [x.reconcile(inputs.sources, self.store.rules_for(group), group) for x in self.extra]
+            # Other clusters' copies of a source that cannot be read are kept too: it is not theirs to plan.
+            readable = group - inputs.unreadable
+            extra = [x.reconcile(inputs.sources, self.store.rules_for(group), readable) for x in self.extra]
             retry = any(o.retriable for o in failures) or any(r.retry for r in extra)
             failed = len(failures) + sum(r.failures for r in extra)
             if changes:
@@ -202,6 +206,7 @@ class Reconciler:
                 settings=self.settings,
                 hooks=self.hooks,
                 pull_targets=inputs.targets.values(),
+                unreadable=inputs.unreadable,
             )
             wanted = {a.ref for a in plan.actions} | {c.ref for c in plan.conflicts}
             competitors = set(inputs.owners) | self.store.claimants(wanted)
@@ -227,7 +232,7 @@ class Reconciler:
     def _inputs(self, group: set[ObjectRef], names: set[NameKey]) -> _Inputs:
         inputs = _Inputs()
         for ref in group:
-            source = self._source(ref)
+            source = self._source(ref, inputs.unreadable)
             ns = self.store.namespace(ref.namespace)
             if source is not None and ns is not None and not ns.terminating:
                 # A deleted namespace takes its copies along: its sources count as gone.
@@ -275,8 +280,10 @@ class Reconciler:
         self.store.remember_target(target)
         return target
 
-    def _source(self, ref: ObjectRef) -> ConfigObject | None:
-        """The source in full: from the cache when its version has not moved, else fetched."""
+    def _source(self, ref: ObjectRef, unreadable: set[ObjectRef]) -> ConfigObject | None:
+        """The source in full: from the cache when its version has not moved, else fetched.
+
+        None when it is gone, or when it cannot be read (then it is added to ``unreadable``)."""
         state = self.store.source(ref)
         if state.cached is not None:
             return state.cached
@@ -293,7 +300,9 @@ class Reconciler:
         try:
             source = view.observed_source(raw)
         except errors.CfgsyncError as exc:
-            # The API server holds it, cfgsync cannot read it: it is reported and has no copies planned.
+            # The API server holds it, cfgsync cannot read it: it is reported, and its copies are
+            # neither updated nor deleted until it can be read again (or is deleted).
+            unreadable.add(ref)
             log.error("%s cannot be read: %s", ref, exc, extra={"source": str(ref)})
             self.metrics.errors.labels(kind="unreadable").inc()
             self.events.warning(view.header(raw), "UnreadableSource", str(exc))

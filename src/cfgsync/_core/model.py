@@ -191,14 +191,15 @@ class Conflict:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LeftAlone:
-    """A managed copy the policy neither updates nor deletes (a copy kubed put in a system namespace)."""
+    """A managed copy cfgsync neither updates nor deletes: one kubed put in a system namespace, or a copy
+    of a source that exists but cannot be read."""
 
     ref: ObjectRef
     """The copy."""
     source: ObjectRef
     """The source its origin labels name."""
     policy: str
-    """The policy that leaves it alone (``system-namespaces``)."""
+    """Why it is left alone: ``system-namespaces`` (the policy), or ``unreadable-source``."""
     reason: str
     """Why, and what the operator can do about it."""
 

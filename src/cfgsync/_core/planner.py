@@ -8,11 +8,11 @@ manager in practice), so the planner never imports the plugin machinery.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
 from types import MappingProxyType
-from typing import Protocol
+from typing import Final, Protocol
 
 import jsonpatch
 
@@ -63,6 +63,9 @@ class PlanSettings:
         """The global exclusion that names namespace ``name`` (for messages), or None."""
         return pulls.excluded_by(self.excluded_namespaces, self.excluded_namespace_regexes)(name)
 
+
+UNREADABLE_SOURCE: Final = "unreadable-source"
+"""Why a copy is left alone when its source exists but cannot be read (:attr:`LeftAlone.policy`)."""
 
 EMPTY_AGES: Mapping[ObjectRef, str | None] = MappingProxyType({})
 """No creation times known (render mode, usually)."""
@@ -158,6 +161,7 @@ def plan_copies(
     settings: PlanSettings = DEFAULT_SETTINGS,
     hooks: CopyHooks,
     pull_targets: Iterable[ConfigObject] | None = None,
+    unreadable: Collection[ObjectRef] = (),
 ) -> Plan:
     """Plan the copies that should exist and the actions that make ``existing`` match.
 
@@ -167,6 +171,8 @@ def plan_copies(
     cfgsync does not manage are never touched, and a copy that would replace one is a conflict, unless
     a peer's marks say the peer made it for a source that wants it there (it is taken over in place).
     ``pull_targets`` are the objects that may ask for a source (pull); None: those among ``sources``.
+    ``unreadable`` are sources that exist but could not be read: their copies are left as they are
+    (reported in ``left_alone``), never deleted as if the source were gone.
     """
     sources, rules = tuple(sources), tuple(rules)
     disabled = settings.disabled_vocabularies
@@ -232,6 +238,7 @@ def plan_copies(
         ),
         created={ref: obj.created for ref, obj in by_ref.items()},
         takeover=disabled,
+        unreadable=frozenset(unreadable),
     )
     return _with_pulls(plan, pulled)
 
@@ -366,6 +373,7 @@ def complete_plan(
     elsewhere: bool = False,
     created: Mapping[ObjectRef, str | None] = EMPTY_AGES,
     takeover: frozenset[str] | None = None,
+    unreadable: frozenset[ObjectRef] = frozenset(),
 ) -> Plan:
     """Compare the wanted copies with what exists; delete managed copies no rule wants any more.
 
@@ -374,7 +382,8 @@ def complete_plan(
     says ``existing`` is in another cluster than the sources (``sync-contexts``); ``created`` gives the
     sources' creation times, for arbitration. With ``takeover`` (the vocabularies switched off), an
     object a peer made as a copy of a source that wants it there is that source's to update in place
-    (:func:`cfgsync._core.vocabularies.taken_over`).
+    (:func:`cfgsync._core.vocabularies.taken_over`). The copies of ``unreadable`` sources (they exist,
+    but could not be read) are reported, not deleted.
     """
     observed = {obj.ref: obj for obj in existing if obj.ref.kind in SOURCE_KINDS}
     differ = _Differ()
@@ -439,8 +448,9 @@ def complete_plan(
         owner = owner_of(obj)
         if owner is None:
             continue
-        if policy.leaves_alone(ref.namespace):
-            left_alone.append(_left_alone(ref, owner))
+        left = _left_alone(ref, owner, policy, unreadable)
+        if left is not None:
+            left_alone.append(left)
             continue
         reason = delete_reason(owner, ref)
         actions.append(Action(kind=ActionKind.DELETE, ref=ref, source=owner, observed=obj, reason=reason))
@@ -515,7 +525,20 @@ def _adopted(action: Action) -> Action:
     return replace(action, reason=f"taken over in place from {tool} (same object, same uid): {action.reason}")
 
 
-def _left_alone(ref: ObjectRef, owner: ObjectRef) -> LeftAlone:
+def _left_alone(
+    ref: ObjectRef, owner: ObjectRef, policy: Policy, unreadable: frozenset[ObjectRef]
+) -> LeftAlone | None:
+    """Why the managed copy ``ref`` that no rule wants is kept rather than deleted; None: it is not."""
+    if owner in unreadable:
+        return LeftAlone(
+            ref=ref,
+            source=owner,
+            policy=UNREADABLE_SOURCE,
+            reason=f"its source {owner} exists but cannot be read (see the report on it), so its copies "
+            f"stay as they are: fix the source, or delete it to delete its copies",
+        )
+    if not policy.leaves_alone(ref.namespace):
+        return None
     return LeftAlone(
         ref=ref,
         source=owner,

@@ -48,7 +48,13 @@ def apply_once(
         disabled=settings.disabled_vocabularies,
     )
     plan = planner.plan_copies(
-        state.sources, state.namespaces, state.existing, rules=state.rules, settings=settings, hooks=hooks
+        state.sources,
+        state.namespaces,
+        state.existing,
+        rules=state.rules,
+        settings=settings,
+        hooks=hooks,
+        unreadable=state.unreadable,
     )
     managed = sum(1 for obj in state.existing if origin.owner_of(obj, settings.cluster_name) is not None)
     verdict = guard.check(plan.changes, managed)

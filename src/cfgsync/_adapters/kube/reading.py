@@ -150,7 +150,9 @@ class ClusterState:
     rules: tuple[Rule, ...] = ()
     """Valid SyncRules."""
     problems: tuple[Problem, ...] = ()
-    """Invalid SyncRules."""
+    """Invalid SyncRules, and objects that cannot be read."""
+    unreadable: tuple[ObjectRef, ...] = ()
+    """Sources that exist but cannot be read: their copies are kept, not deleted."""
 
 
 def read_cluster(
@@ -165,7 +167,8 @@ def read_cluster(
 
     ``policy`` says which labels and annotations copies never carry, which the view of a copy shows.
     An object the API server holds but cfgsync cannot read is a problem of the state, never an error
-    of the whole read: it stays in ``existing`` as an object nobody manages, so nothing overwrites it.
+    of the whole read: it stays in ``existing`` as an object nobody manages, so nothing overwrites it,
+    and a source that cannot be read is named in ``unreadable``, so its copies are kept.
     """
     namespaces = {
         ns.name: ns
@@ -176,6 +179,7 @@ def read_cluster(
     rules, problems = _read_syncrules(kube)
     named = {rule.source for rule in rules}
     sources: list[ConfigObject] = []
+    unreadable: list[ObjectRef] = []
     existing: list[ConfigObject] = []
     light: dict[ObjectRef, ConfigObject] = {}
     interner = view.Interner()
@@ -207,6 +211,7 @@ def read_cluster(
                     sources.append(view.observed_source(full))
                 except errors.CfgsyncError as exc:
                     problems.append(Problem(subject=str(ref), ref=ref, message=f"cannot be read: {exc}"))
+                    unreadable.append(ref)
             # Sources too: another source's copy must not land on one. A peer's copy in full, so that
             # it can be taken over in place.
             held = view.light_object(resource.kind, meta)
@@ -221,6 +226,7 @@ def read_cluster(
         existing=tuple(existing),
         rules=tuple(rules),
         problems=tuple(problems),
+        unreadable=tuple(unreadable),
     )
 
 
