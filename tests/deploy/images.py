@@ -270,12 +270,17 @@ def ensure_images(storage: Storage, *, work: Path, version: str) -> BuiltImages:
         run_block("build", cwd=context, env=storage.env() | {"BASE": base, "VERSION": version}, what="build")
         ids = {image: storage.inspect(built.local_name(image))["FromImageID"] for image in RECIPES}
         stamp.write_text(json.dumps(ids, indent=2) + "\n", encoding="utf-8")
-        _forget_older_builds(storage, keep=stamp)
+        _forget_older_builds(storage, keep=stamp, base=base)
     return BuiltImages(storage=storage, version=version, base=base, built_now=True, context=context)
 
 
-def _forget_older_builds(storage: Storage, *, keep: Path) -> None:
-    """Remove the images the last build untagged (each about 160 MB) and the stamps of older builds."""
+def _forget_older_builds(storage: Storage, *, keep: Path, base: str) -> None:
+    """Remove the images the last build untagged (each about 160 MB), base images other than ``base``
+    (a changed base script made them), and the stamps of older builds."""
+    listed = storage.run("buildah", "images", "--format", "{{.Name}}:{{.Tag}}", check=False).stdout
+    for image in listed.split():
+        if image.startswith("localhost/cfgsync-python-") and not image.startswith(f"{base}:"):
+            storage.run("buildah", "rmi", image, check=False)
     storage.run("buildah", "rmi", "--prune", check=False, timeout=600)
     for old in cache().glob("images-*.json"):
         if old != keep:
