@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from cfgsync._adapters.kube.connection import METADATA, METADATA_LIST
 from cfgsync._adapters.kube.lease import ElectionSettings
 from cfgsync._controller.controller import Controller, ControllerSettings
 from cfgsync._core import planner
@@ -44,3 +45,21 @@ def test_a_dead_election_makes_the_controller_unhealthy() -> None:
     controller.elector.failed = RuntimeError("a bug")
 
     assert not controller.healthy()
+
+
+def test_only_this_clusters_copies_are_held_in_full() -> None:
+    """Objects with forged origin labels of another cluster, or none, never reach the copies' cache:
+    the API server filters by the cluster name, so they cost their metadata only."""
+    informers = build()._informers()  # built, not started: no I/O
+
+    full = {i.name: i.label_selector for i in informers if i.name.endswith("-copies")}
+    assert full == {
+        "configmaps-copies": "kubed.appscode.com/origin.name,kubed.appscode.com/origin.namespace,"
+        "kubed.appscode.com/origin.cluster=unicorn",
+        "secrets-copies": "kubed.appscode.com/origin.name,kubed.appscode.com/origin.namespace,"
+        "kubed.appscode.com/origin.cluster=unicorn",
+    }
+    # Every other ConfigMap and Secret is watched as metadata only, whatever it carries.
+    others = [i for i in informers if not i.name.endswith("-copies")]
+    assert {i.name for i in others} == {"namespaces", "configmaps-metadata", "secrets-metadata"}
+    assert all((i.accept, i.watch_accept) == (METADATA_LIST, METADATA) for i in others)
