@@ -18,8 +18,10 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -45,6 +47,8 @@ from deploy.images import (
 from deploy.registry import HELM_CONFIG, Registry, running_registry
 from deploy.running import free_port, http_status, tail
 from deploy.tutorial import kubed_tutorial
+from gitops.argocd_cmp import PLUGIN_YAML, PluginServer, call, socket_name
+from gitops.argocd_fixtures import ArgoCD
 from live.conftest import NamespaceFactory
 from live.helpers import configmap, wait_for
 
@@ -382,6 +386,87 @@ def test_krm_image_adds_the_copies(built: BuiltImages, repo: Path) -> None:
         i for i in output["items"] if "kubed.appscode.com/origin" in i["metadata"].get("annotations", {})
     ]
     assert {c["metadata"]["name"] for c in copies} == {"company-ca"}
+
+
+def test_cmp_image_serves_argocds_plugin_server_as_the_sidecar_runs_it(
+    built: BuiltImages, argocd: ArgoCD, repo: Path, tmp_path: Path
+) -> None:
+    """The plugin image with Argo CD's own plugin server in it, mounted as deploy/argocd's sidecar mounts
+    it (the server from the repo server's var-files, plugin.yaml, the socket directory, an own /tmp),
+    running as user 999: the repo server's call through the shared socket returns the copies."""
+    var_files, own_tmp = tmp_path / "var-files", tmp_path / "tmp"
+    var_files.mkdir()
+    own_tmp.mkdir(mode=0o777)
+    own_tmp.chmod(0o777)  # an emptyDir the sidecar's user may write
+    shutil.copy2(argocd.cmp_server, var_files / "argocd-cmp-server")
+    sockets = Path(tempfile.mkdtemp(prefix="cmp-"))  # a unix socket's path is limited to 107 bytes
+    sockets.chmod(0o777)  # shared with the repo server, which runs as 999 too
+    shutil.copytree(repo / "examples/basic", tmp_path / "git" / "shared-config")
+    (tmp_path / "git" / "shared-config" / "cfgsync.yaml").write_text("", encoding="utf-8")
+    request = {
+        "call": "GenerateManifest",
+        "repoPath": str(tmp_path / "git"),
+        "appName": "shared-config",
+        "namespace": "demo",
+        "revision": "0123456789abcdef0123456789abcdef01234567",
+        "source": {
+            "repoURL": "https://git.example.invalid/config.git",
+            "path": "shared-config",
+            "plugin": {},
+        },
+        "kubeVersion": "v1.34.2",
+    }
+    mounts = {
+        var_files: "/var/run/argocd:ro",
+        sockets: "/home/argocd/cmp-server/plugins",
+        PLUGIN_YAML: "/home/argocd/cmp-server/config/plugin.yaml:ro",
+        own_tmp: "/tmp",  # noqa: S108 -- the container's /tmp, as the sidecar mounts its emptyDir
+    }
+    volumes = [arg for host, inside in mounts.items() for arg in ("-v", f"{host}:{inside}")]
+    log = tmp_path / "sidecar.log"
+    try:
+        with (
+            working_container(built.storage, built.local_name("cfgsync-cmp")) as container,
+            log.open("wb") as out,
+        ):
+            proc = subprocess.Popen(
+                [
+                    "buildah",
+                    "run",
+                    "--isolation",
+                    "chroot",
+                    "--user",
+                    "999:999",
+                    *volumes,
+                    container,
+                    "--",
+                    "/var/run/argocd/argocd-cmp-server",
+                ],
+                env=built.storage.env(),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            try:
+                server = PluginServer(
+                    sockets=sockets, socket=sockets / socket_name(), log=log, workdir=own_tmp
+                )
+
+                def listening() -> bool:
+                    assert proc.poll() is None, f"the sidecar exited:\n{tail(log)}"
+                    return server.socket.is_socket()
+
+                wait_for(listening, timeout=60, what="the plugin server in the image to listen")
+                reply = call(argocd.client, server, request)
+            finally:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(timeout=30)
+    finally:
+        shutil.rmtree(sockets, ignore_errors=True)
+
+    assert reply.code == 0, f"{reply.error}\n{tail(log)}"
+    golden = repo / "tests/gitops/golden/argocd-basic.yaml"
+    assert reply.body["objects"] == [d for d in yaml.safe_load_all(golden.read_text(encoding="utf-8")) if d]
 
 
 def container_service_account(deployment: Any) -> str:
