@@ -1,4 +1,5 @@
-"""A private registry like a Harbor project: the CNCF distribution registry, TLS and a login, on loopback.
+"""A private registry like a Harbor project: the CNCF distribution registry, a login, TLS or plain HTTP,
+on loopback.
 
 Does I/O: makes a throw-away CA and serving certificate with ``openssl`` (as tests/controlplane/pki.py
 does), a bcrypt htpasswd file with ``htpasswd``, starts ``docker-registry`` (Debian's build of the
@@ -50,12 +51,19 @@ class Registry:
     """Its password."""
     log: Path
     """The registry's log."""
+    tls: bool = True
+    """False: it serves plain HTTP (``certs`` is then empty), as many a private Harbor does."""
 
     def request(self, method: str, path: str, *, accept: str = _ACCEPT) -> tuple[int, dict[str, str], bytes]:
-        """``METHOD https://ADDRESS/PATH`` with the account's basic auth; status, headers, body."""
-        context = ssl.create_default_context(cafile=str(self.certs / "ca.crt"))
+        """``METHOD https://ADDRESS/PATH`` (``http://`` without TLS) with the account's basic auth; status,
+        headers, body."""
         host, port = self.address.split(":")
-        conn = http.client.HTTPSConnection(host, int(port), context=context, timeout=10)
+        conn: http.client.HTTPConnection
+        if self.tls:
+            context = ssl.create_default_context(cafile=str(self.certs / "ca.crt"))
+            conn = http.client.HTTPSConnection(host, int(port), context=context, timeout=10)
+        else:
+            conn = http.client.HTTPConnection(host, int(port), timeout=10)
         token = base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
         try:
             conn.request(method, path, headers={"Authorization": f"Basic {token}", "Accept": accept})
@@ -127,13 +135,16 @@ def _die_with_parent(parent: int) -> None:
 
 
 @contextlib.contextmanager
-def running_registry(workdir: Path) -> Iterator[Registry]:
-    """A registry with TLS and htpasswd auth on 127.0.0.1, its storage under ``workdir``, stopped on exit."""
-    tls = workdir / "tls"
+def running_registry(workdir: Path, *, tls: bool = True) -> Iterator[Registry]:
+    """A registry with TLS (or plain HTTP) and htpasswd auth on 127.0.0.1, its storage under ``workdir``,
+    stopped on exit."""
     certs = workdir / "certs"
-    ca, cert, key = make_certificates(tls)
     certs.mkdir(parents=True)
-    (certs / "ca.crt").write_bytes(ca.read_bytes())
+    serving: dict[str, str] = {}
+    if tls:
+        ca, cert, key = make_certificates(workdir / "tls")
+        (certs / "ca.crt").write_bytes(ca.read_bytes())
+        serving = {"certificate": str(cert), "key": str(key)}
     password = secrets.token_urlsafe(18)
     htpasswd = subprocess.run(
         ["htpasswd", "-Bbn", USER, password], capture_output=True, text=True, timeout=60, check=True
@@ -147,13 +158,15 @@ def running_registry(workdir: Path) -> Iterator[Registry]:
         "http": {
             "addr": f"127.0.0.1:{port}",
             "secret": secrets.token_hex(16),
-            "tls": {"certificate": str(cert), "key": str(key)},
+            **({"tls": serving} if serving else {}),
         },
         "auth": {"htpasswd": {"realm": "cfgsync-test", "path": str(workdir / "htpasswd")}},
     }
     (workdir / "config.yml").write_text(json.dumps(config, indent=2), encoding="utf-8")  # JSON is YAML
     log = workdir / "registry.log"
-    registry = Registry(address=f"127.0.0.1:{port}", certs=certs, user=USER, password=password, log=log)
+    registry = Registry(
+        address=f"127.0.0.1:{port}", certs=certs, user=USER, password=password, log=log, tls=tls
+    )
     with log.open("wb") as sink:
         proc = subprocess.Popen(
             ["docker-registry", "serve", str(workdir / "config.yml")],

@@ -205,6 +205,35 @@ def test_registry_holds_the_images_and_the_chart(
     assert f"Digest: {chart_digest}" in published["chart"]
 
 
+def test_a_plain_http_registry_takes_the_images_and_the_chart(
+    built: BuiltImages, shell_env: dict[str, str], tmp_path: Path
+) -> None:
+    """docs/install.md's plain-HTTP variants of the push and chart blocks, against a registry without
+    TLS (with a login, like the seed's Harbor); the chart comes back from it as ``helm upgrade`` pulls it."""
+    with running_registry(tmp_path / "registry", tls=False) as plain:
+        env = shell_env | {
+            "REGISTRY": plain.address,
+            "REGISTRY_USER": plain.user,
+            "REGISTRY_PASSWORD": plain.password,
+            "REGISTRY_AUTH_FILE": str(tmp_path / "auth.json"),
+        }
+        for block in ("push-plain-http", "chart-plain-http"):
+            run_block(block, cwd=built.context, env=env, what=block)
+
+        assert plain.catalog() == sorted({*(f"{PROJECT}/{i}" for i in RECIPES), f"{PROJECT}/charts/cfgsync"})
+        for image in RECIPES:
+            _, manifest = plain.manifest(f"{PROJECT}/{image}", built.version)
+            local_id = built.storage.inspect(built.local_name(image))["FromImageID"]
+            assert manifest["config"]["digest"] == f"sha256:{local_id}"
+        pulled = subprocess.run(
+            ["helm", "pull", f"oci://{plain.address}/{PROJECT}/charts/cfgsync", "--version", built.version,
+             "--plain-http", "--destination", str(tmp_path)],
+            env=env, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert pulled.returncode == 0, pulled.stderr
+        assert (tmp_path / f"cfgsync-{built.version}.tgz").is_file()
+
+
 def test_chart_from_oci_runs_the_pulled_image_through_kubeds_tutorial(
     built: BuiltImages,
     registry: Registry,
