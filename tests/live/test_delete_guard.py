@@ -80,8 +80,9 @@ def test_deletes_within_the_limits_are_not_held(
     assert copies_left(core, targets) == 0
 
 
+@pytest.mark.parametrize("leader", [False, True], ids=["no-election", "on-gaining-the-lease"])
 def test_run_holds_the_first_pass_mass_deletes_and_reports_them(
-    control_plane: ControlPlane, core: Any, make_namespace: NamespaceFactory
+    control_plane: ControlPlane, core: Any, make_namespace: NamespaceFactory, leader: bool
 ) -> None:
     cluster = f"guard-{secrets.token_hex(3)}"
     src, targets, selector = synced_source(core, make_namespace)
@@ -89,7 +90,13 @@ def test_run_holds_the_first_pass_mass_deletes_and_reports_them(
     # While no controller ran, the source lost its rule and another source appeared.
     core.patch_namespaced_config_map("shared", src, {"metadata": {"annotations": {SYNC: None}}})
     core.create_namespaced_config_map(src, configmap("fresh", {"k": "v"}, annotations={SYNC: selector}))
-    args = ("--no-leader-elect", "--cluster-name", cluster, "--source-namespace", src)
+    # With leader election, the first pass is the one after the lease is gained (here, at once).
+    election = (
+        ("--leader-elect-namespace", src, "--leader-elect-name", cluster)
+        if leader
+        else ("--no-leader-elect",)
+    )
+    args = (*election, "--cluster-name", cluster, "--source-namespace", src)
 
     with running(*args, kubeconfig=control_plane.kubeconfig) as ctl:
         wait_for(lambda: ctl.metric("cfgsync_deletes_held") == COPIES, what="deletes held")
