@@ -53,10 +53,16 @@ def test_odd_objects_are_reported_and_everything_else_keeps_syncing(
 
     args = ("--no-leader-elect", "--cluster-name", cluster, "--source-namespace", src)
     with running(*args, kubeconfig=control_plane.kubeconfig) as ctl:
+        started = time.monotonic()
         wait_for(lambda: cm_data(core, target, "fine") == {"k": "v"}, what="the fine source's copy")
         wait_for(lambda: cm_data(core, target, "big") == big, what="the 1 MiB source's copy", timeout=60)
-        wait_for(lambda: read_cm(core, target, "gone") is None, what="the orphaned copy removed")
+        synced = time.monotonic() - started
         wait_for(lambda: events(core, src, "InvalidRule"), what="the typo reported")
+        wait_for(lambda: read_cm(core, target, "gone") is None, what="the orphaned copy removed", timeout=60)
+        print(
+            f"odd objects: the copies synced {synced:.1f}s after start, the orphan removed after "
+            f"{time.monotonic() - started:.1f}s (the source-gone grace is 30 s)"
+        )
         assert "unknown annotation cfgsync.io/namepsaces" in events(core, src, "InvalidRule")[0].message
         assert ctl.get("/readyz")[0] == 200
         assert ctl.get("/healthz")[0] == 200
@@ -152,6 +158,7 @@ def test_an_admission_denial_affects_that_copy_only(
 
     args = ("--no-leader-elect", "--cluster-name", f"vap-{team}", "--source-namespace", src)
     with running(*args, kubeconfig=control_plane.kubeconfig) as ctl:
+        started = time.monotonic()
         wait_for(lambda: read_cm(core, guarded, "allowed") is not None, what="the allowed copy")
         wait_for(lambda: read_cm(core, guarded, "also-allowed") is not None, what="the other allowed copy")
         wait_for(lambda: events(core, src, "CopyRejected"), what="the denial reported")
@@ -166,8 +173,13 @@ def test_an_admission_denial_affects_that_copy_only(
         core.create_namespaced_config_map(
             src, configmap("later", {"k": "v"}, annotations={SYNC: f"{team}=yes"})
         )
+        later = time.monotonic()
         wait_for(
             lambda: read_cm(core, guarded, "later") is not None, what="a later copy in the same namespace"
+        )
+        print(
+            f"admission denial ({status}): the other copies written, the denial reported "
+            f"{later - started:.1f}s after start; a later copy there {time.monotonic() - later:.1f}s after"
         )
 
 
@@ -200,6 +212,7 @@ def test_resync_period_0_turns_resync_off_and_idles(
         wait_for(lambda: time.monotonic() - started >= 10, timeout=15, what="ten idle seconds")
         used = cpu_seconds(ctl.process.pid) - before
         assert used < 0.5, f"{used:.2f} CPU seconds in 10 s of idling"  # a busy loop burns ~10
+        print(f"--resync-period 0: {used:.2f} CPU-seconds in 10 s of idling")
         assert not any("periodic resync" in str(r.get("message")) for r in ctl.log_records())
 
 
