@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from cfgsync._adapters.kube import view
 from cfgsync._adapters.kube.connection import METADATA, METADATA_LIST
 from cfgsync._adapters.kube.lease import ElectionSettings
 from cfgsync._controller.controller import Controller, ControllerSettings
+from cfgsync._controller.informer import Poison
 from cfgsync._core import planner
 from cfgsync._plugins.manager import load_plugins
-from live.fakes import RaisingApi
+from live.fakes import FakeApi, RaisingApi
 
 ELECTION = ElectionSettings(namespace="ops", identity="me")
 
@@ -63,3 +65,48 @@ def test_only_this_clusters_copies_are_held_in_full() -> None:
     others = [i for i in informers if not i.name.endswith("-copies")]
     assert {i.name for i in others} == {"namespaces", "configmaps-metadata", "secrets-metadata"}
     assert all((i.accept, i.watch_accept) == (METADATA_LIST, METADATA) for i in others)
+
+
+def test_a_copy_that_cannot_be_read_is_counted_and_told_to_its_source_once() -> None:
+    source = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "omni", "namespace": "demo", "uid": "src", "resourceVersion": "5"},
+    }
+    api = FakeApi(objects={"/api/v1/namespaces/demo/configmaps/omni": source})
+    controller = Controller(
+        kube=api.as_kube(),
+        lease_kube=RaisingApi().as_kube(),
+        settings=ControllerSettings(plan=planner.PlanSettings(cluster_name="unicorn"), health_port=0),
+        hooks=load_plugins(only=()),
+    )
+    controller._on_leading()  # the only replica leads once it runs
+    controller.store.put_object(view.header(source))  # as the metadata watch has it
+    labels = {
+        "kubed.appscode.com/origin.name": "omni",
+        "kubed.appscode.com/origin.namespace": "demo",
+        "kubed.appscode.com/origin.cluster": "unicorn",
+    }
+    poison = Poison(
+        collection="configmaps-copies",
+        kind="ConfigMap",
+        namespace="team-a",
+        name="omni",
+        uid="copy",
+        labels=labels,
+        error="ConfigMap team-a/omni: data is too large",
+    )
+
+    controller._poisoned(poison)
+    controller._poisoned(poison)  # met again at the next relist
+
+    counted = controller.metrics.registry.get_sample_value(
+        "cfgsync_unreadable_objects_total", {"collection": "configmaps-copies"}
+    )
+    assert counted == 2
+    (event,) = [c.body for c in api.writes("POST")]
+    assert (event["reason"], event["involvedObject"]["name"]) == ("UnreadableCopy", "omni")
+    assert event["metadata"]["namespace"] == "demo"
+    assert (
+        "ConfigMap team-a/omni cannot be read: ConfigMap team-a/omni: data is too large" in event["message"]
+    )
