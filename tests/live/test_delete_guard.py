@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from cfgsync import ActionKind, DeleteGuard, PlanSettings, apply_cluster
 from controlplane import ControlPlane
 from live.conftest import NamespaceFactory
 from live.controller import running
@@ -115,3 +116,36 @@ def test_run_holds_the_first_pass_mass_deletes_and_reports_them(
     with running(*args, "--allow-mass-delete", kubeconfig=control_plane.kubeconfig) as ctl:
         wait_for(lambda: copies_left(core, targets) == 0, what="deletes let through")
         assert ctl.metric("cfgsync_deletes_held") == 0
+
+
+def test_apply_cluster_from_python_reports_what_it_wrote_and_held(
+    control_plane: ControlPlane, core: Any, make_namespace: NamespaceFactory
+) -> None:
+    """``cfgsync.apply_cluster``, the library entry point the command calls, on the same story."""
+    cluster = f"guard-{secrets.token_hex(3)}"
+    src, targets, _ = synced_source(core, make_namespace)
+    settings = PlanSettings(cluster_name=cluster, source_namespace=src)
+    kubeconfig = [str(control_plane.kubeconfig)]
+
+    preview = apply_cluster(kubeconfig=kubeconfig, settings=settings, dry_run=True)
+    assert {a.ref.namespace for a in preview.allowed} == set(targets)
+    assert preview.written == preview.held == ()
+    assert preview.failures == ()
+    assert copies_left(core, targets) == 0
+
+    done = apply_cluster(kubeconfig=kubeconfig, settings=settings)
+    assert done.written == done.allowed
+    assert done.failures == ()
+    assert copies_left(core, targets) == COPIES
+
+    core.patch_namespaced_config_map("shared", src, {"metadata": {"annotations": {SYNC: None}}})
+    held = apply_cluster(kubeconfig=kubeconfig, settings=settings)
+    assert len(held.held) == COPIES
+    assert held.written == ()
+    assert "--allow-mass-delete" in held.held_summary
+    assert copies_left(core, targets) == COPIES
+
+    allowed = apply_cluster(kubeconfig=kubeconfig, settings=settings, guard=DeleteGuard(enabled=False))
+    assert len(allowed.written) == COPIES
+    assert {a.kind for a in allowed.written} == {ActionKind.DELETE}
+    assert copies_left(core, targets) == 0
