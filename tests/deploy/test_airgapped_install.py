@@ -47,7 +47,7 @@ from deploy.images import (
 from deploy.registry import HELM_CONFIG, Registry, running_registry
 from deploy.running import free_port, http_status, tail
 from deploy.tutorial import kubed_tutorial
-from gitops.argocd_cmp import PLUGIN_YAML, PluginServer, call, socket_name
+from gitops.argocd_cmp import PLUGIN_YAML, PluginServer, basic_app_request, call, socket_name
 from gitops.argocd_fixtures import ArgoCD
 from live.conftest import NamespaceFactory
 from live.helpers import configmap, wait_for
@@ -430,21 +430,7 @@ def test_cmp_image_serves_argocds_plugin_server_as_the_sidecar_runs_it(
     shutil.copy2(argocd.cmp_server, var_files / "argocd-cmp-server")
     sockets = Path(tempfile.mkdtemp(prefix="cmp-"))  # a unix socket's path is limited to 107 bytes
     sockets.chmod(0o777)  # shared with the repo server, which runs as 999 too
-    shutil.copytree(repo / "examples/basic", tmp_path / "git" / "shared-config")
-    (tmp_path / "git" / "shared-config" / "cfgsync.yaml").write_text("", encoding="utf-8")
-    request = {
-        "call": "GenerateManifest",
-        "repoPath": str(tmp_path / "git"),
-        "appName": "shared-config",
-        "namespace": "demo",
-        "revision": "0123456789abcdef0123456789abcdef01234567",
-        "source": {
-            "repoURL": "https://git.example.invalid/config.git",
-            "path": "shared-config",
-            "plugin": {},
-        },
-        "kubeVersion": "v1.34.2",
-    }
+    request = basic_app_request(tmp_path / "git")
     mounts = {
         var_files: "/var/run/argocd:ro",
         sockets: "/home/argocd/cmp-server/plugins",

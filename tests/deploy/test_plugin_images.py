@@ -25,7 +25,7 @@ import yaml
 import cfgsync
 from deploy.dockerfile import read_stages, read_target
 from deploy.recipe import REPO, Built, make_wheelhouse, run_build_stage
-from gitops.argocd_cmp import call, running_server
+from gitops.argocd_cmp import basic_app_request, call, running_server
 from gitops.argocd_fixtures import ArgoCD
 
 pytestmark = pytest.mark.timeout(900)
@@ -180,22 +180,7 @@ def test_argocd_image_serves_argocds_plugin_server(
 ) -> None:
     built = build_recipe("argocd")
     image_env = built.runtime_env(tmp_path)
-    repo = tmp_path / "repo"
-    shutil.copytree(REPO / "examples/basic", repo / "shared-config")
-    (repo / "shared-config" / "cfgsync.yaml").write_text("", encoding="utf-8")
-    request = {
-        "call": "GenerateManifest",
-        "repoPath": str(repo),
-        "appName": "shared-config",
-        "namespace": "demo",
-        "revision": "0123456789abcdef0123456789abcdef01234567",
-        "source": {
-            "repoURL": "https://git.example.invalid/config.git",
-            "path": "shared-config",
-            "plugin": {},
-        },
-        "kubeVersion": "v1.34.2",
-    }
+    request = basic_app_request(tmp_path / "repo")
 
     assert shutil.which("cfgsync", path=image_env["PATH"]) == str(built.venv / "bin" / "cfgsync")
     with running_server(argocd.cmp_server, tmp_path / "sidecar", image_env=image_env) as server:

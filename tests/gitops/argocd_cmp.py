@@ -134,6 +134,27 @@ def running_server(
         shutil.rmtree(sockets, ignore_errors=True)
 
 
+def basic_app_request(git: Path) -> dict[str, Any]:
+    """examples/basic as an Application's folder in a checkout at ``git`` (made here, with the
+    ``cfgsync.yaml`` discovery looks for), and the GenerateManifest request the repo server sends for it.
+    The answer is tests/gitops/golden/argocd-basic.yaml."""
+    shutil.copytree(REPO / "examples/basic", git / "shared-config")
+    (git / "shared-config" / "cfgsync.yaml").write_text("", encoding="utf-8")
+    return {
+        "call": "GenerateManifest",
+        "repoPath": str(git),
+        "appName": "shared-config",
+        "namespace": "demo",
+        "revision": "0123456789abcdef0123456789abcdef01234567",
+        "source": {
+            "repoURL": "https://git.example.invalid/config.git",
+            "path": "shared-config",
+            "plugin": {},
+        },
+        "kubeVersion": "v1.34.2",
+    }
+
+
 def call(client: Path, server: PluginServer, request: Mapping[str, Any], *, timeout: float = 120.0) -> Reply:
     """Run ``cmp-client`` with ``request`` (see its package comment); the plugin sockets are the server's."""
     env = {
