@@ -2,8 +2,10 @@
 
 The policy records every write (create, update, patch, delete, deletecollection) at the Metadata level
 (who, what object, when, the response code; no bodies) and nothing else, so tests can count who wrote
-what and when, and tell controller replicas apart by their User-Agent. The log is one JSON event per
-line, written by the API server in blocking mode (as each request completes), never rotated.
+what and when, and tell controller replicas apart by their User-Agent. Lease writes alone are recorded
+with their request bodies (a few hundred bytes), so tests can tell a renewal from a release. The log is
+one JSON event per line, written by the API server in blocking mode (as each request completes), never
+rotated.
 
 Does I/O: ``write_policy`` writes a file; ``AuditLog`` reads the log the API server appends to.
 """
@@ -12,7 +14,8 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -32,6 +35,12 @@ POLICY: dict[str, Any] = {
     # (it carries requestReceivedTimestamp too); a request that never completes is not a write.
     "omitStages": ["RequestReceived"],
     "rules": [
+        # Lease bodies say who took, renewed or released a lease; other bodies may hold Secret data.
+        {
+            "level": "Request",
+            "verbs": list(WRITE_VERBS),
+            "resources": [{"group": "coordination.k8s.io", "resources": ["leases"]}],
+        },
         {"level": "Metadata", "verbs": list(WRITE_VERBS)},
         {"level": "None"},
     ],
@@ -78,6 +87,8 @@ class AuditEvent:
     """When the API server received the request (UTC)."""
     at: datetime
     """When the API server reached ``stage`` (UTC); for ResponseComplete, when it answered."""
+    request_object: Mapping[str, Any] | None = field(default=None, compare=False, hash=False)
+    """The request's body as the API server decoded it: Lease writes only (None for the rest)."""
 
 
 def parse_event(line: str) -> AuditEvent:
@@ -104,6 +115,7 @@ def parse_event(line: str) -> AuditEvent:
         code=status.get("code"),
         received=datetime.fromisoformat(raw["requestReceivedTimestamp"]),
         at=datetime.fromisoformat(raw["stageTimestamp"]),
+        request_object=raw.get("requestObject"),
     )
 
 

@@ -104,9 +104,15 @@ def test_a_line_that_is_not_an_event_is_reported_with_its_place(tmp_path: Path) 
         AuditLog(log).events()
 
 
-def test_the_policy_records_writes_at_metadata_level_and_nothing_else() -> None:
+def test_the_policy_records_writes_at_metadata_level_lease_bodies_and_nothing_else() -> None:
+    writes = ["create", "update", "patch", "delete", "deletecollection"]
     assert POLICY["rules"] == [
-        {"level": "Metadata", "verbs": ["create", "update", "patch", "delete", "deletecollection"]},
+        {
+            "level": "Request",
+            "verbs": writes,
+            "resources": [{"group": "coordination.k8s.io", "resources": ["leases"]}],
+        },
+        {"level": "Metadata", "verbs": writes},
         {"level": "None"},
     ]
 
@@ -141,6 +147,7 @@ def test_writes_are_recorded_with_who_what_and_when(control_plane: ControlPlane,
         ("delete", "audited", 200),
     ]
     created = mine[0]
+    assert created.request_object is None  # no bodies, but for leases
     assert created.user == "cfgsync-admin"
     assert "system:masters" in created.groups
     assert created.user_agent == AGENT
@@ -161,3 +168,24 @@ def test_a_denied_write_is_recorded_under_the_identity_that_tried(
 
     assert denied.value.status == 403
     assert [(e.user, e.verb, e.code) for e in mine] == [("cfgsync-restricted", "create", 403)]
+
+
+def test_lease_writes_are_recorded_with_their_bodies(control_plane: ControlPlane, namespace: str) -> None:
+    with api_client(control_plane.kubeconfig) as api:
+        leases = client.CoordinationV1Api(api)
+        body = client.V1Lease(
+            metadata=client.V1ObjectMeta(name="audited"), spec=client.V1LeaseSpec(holder_identity="a")
+        )
+        leases.create_namespaced_lease(namespace, body)
+        leases.patch_namespaced_lease("audited", namespace, {"spec": {"holderIdentity": None}})
+
+    def logged() -> list[AuditEvent]:
+        return [
+            e for e in control_plane.audit_events() if e.namespace == namespace and e.resource == "leases"
+        ]
+
+    wait_until(lambda: len(logged()) >= 2, f"2 Lease writes in {namespace} to be logged")
+    created, released = logged()
+    assert created.request_object is not None
+    assert created.request_object["spec"]["holderIdentity"] == "a"
+    assert released.request_object == {"spec": {"holderIdentity": None}}
