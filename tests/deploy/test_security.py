@@ -313,6 +313,13 @@ def test_a_hostile_tenant_is_refused_or_harmless_and_syncing_still_works(  # noq
             tenant.create_namespaced_config_map(  # a manual mirror (a pull request) is the tenant's to make
                 TENANT, configmap("mirror", {}, annotations={REFLECTOR + "reflects": f"{PLATFORM}/ca"})
             )
+            # An object that carries marks already (a peer made it) stays editable where they are kept.
+            marked = {REFLECTOR + "reflects": f"{PLATFORM}/gone", REFLECTOR + "auto-reflects": "True"}
+            core.create_namespaced_config_map(SHARED, configmap("peer-made", {"k": "v"}, annotations=marked))
+            tenant.patch_namespaced_config_map("peer-made", SHARED, {"data": {"k": "edited"}})
+            tenant.patch_namespaced_config_map(
+                "peer-made", SHARED, {"metadata": {"annotations": {"note": "mine"}}}
+            )
 
             # 4. Copy-name hijack: a rival source claims the platform's copy name in the same namespaces.
             tenant.create_namespaced_secret(
