@@ -261,6 +261,13 @@ def test_the_copies_of_a_source_that_cannot_be_read_are_kept_and_reported() -> N
     }
     assert "exists but cannot be read" in unreadable.left_alone[0].reason
 
+    # Nor does a rival wanting the same copy names get them: they are still the unreadable source's.
+    rival = config_map("other", "omni", {"k": "v"}, annotations={KUBED: ""})
+    contested = plan([rival], [*SPACES, namespace("other")], existing=existing, unreadable=[source])
+    assert contested.of_kind(ActionKind.DELETE) == ()
+    assert {x.ref.namespace for x in contested.left_alone} == {"a", "b", "c"}
+    assert {c.ref.namespace for c in contested.conflicts} == {"a", "b", "c"}
+
 
 def test_copies_of_another_cluster_name_are_not_ours() -> None:
     first = plan([omni()], SPACES, settings=PlanSettings(cluster_name="unicorn"))

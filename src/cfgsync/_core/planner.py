@@ -425,10 +425,7 @@ def complete_plan(
         if found is not None and owner is not None and owner not in contenders:
             # A copy belongs to one source for its whole life: a stale copy is deleted by the usual
             # path, and only then may another source create its own there (on the next pass).
-            reason = delete_reason(owner, ref)
-            actions.append(
-                Action(kind=ActionKind.DELETE, ref=ref, source=owner, observed=found, reason=reason)
-            )
+            _drop_stale(found, owner, unreadable, delete_reason, actions=actions, left_alone=left_alone)
             conflicts.append(_stale_conflict(ref, contenders, owner))
             continue
         if owner is None and len(contenders) > 1 and held is None:
@@ -525,18 +522,40 @@ def _adopted(action: Action) -> Action:
     return replace(action, reason=f"taken over in place from {tool} (same object, same uid): {action.reason}")
 
 
+def _drop_stale(
+    found: ConfigObject,
+    owner: ObjectRef,
+    unreadable: frozenset[ObjectRef],
+    delete_reason: Callable[[ObjectRef, ObjectRef], str],
+    *,
+    actions: list[Action],
+    left_alone: list[LeftAlone],
+) -> None:
+    """Delete ``found``, a copy its owner no longer wants where others want one; a source that cannot
+    be read still owns its copies, so they are kept, not yielded to the others."""
+    if owner in unreadable:
+        left_alone.append(_kept_for_unreadable(found.ref, owner))
+        return
+    reason = delete_reason(owner, found.ref)
+    actions.append(Action(kind=ActionKind.DELETE, ref=found.ref, source=owner, observed=found, reason=reason))
+
+
+def _kept_for_unreadable(ref: ObjectRef, owner: ObjectRef) -> LeftAlone:
+    return LeftAlone(
+        ref=ref,
+        source=owner,
+        policy=UNREADABLE_SOURCE,
+        reason=f"its source {owner} exists but cannot be read (see the report on it), so its copies "
+        f"stay as they are: fix the source, or delete it to delete its copies",
+    )
+
+
 def _left_alone(
     ref: ObjectRef, owner: ObjectRef, policy: Policy, unreadable: frozenset[ObjectRef]
 ) -> LeftAlone | None:
     """Why the managed copy ``ref`` that no rule wants is kept rather than deleted; None: it is not."""
     if owner in unreadable:
-        return LeftAlone(
-            ref=ref,
-            source=owner,
-            policy=UNREADABLE_SOURCE,
-            reason=f"its source {owner} exists but cannot be read (see the report on it), so its copies "
-            f"stay as they are: fix the source, or delete it to delete its copies",
-        )
+        return _kept_for_unreadable(ref, owner)
     if not policy.leaves_alone(ref.namespace):
         return None
     return LeftAlone(

@@ -211,7 +211,8 @@ def read_cluster(
                     sources.append(view.observed_source(full))
                 except errors.CfgsyncError as exc:
                     problems.append(Problem(subject=str(ref), ref=ref, message=f"cannot be read: {exc}"))
-                    unreadable.append(ref)
+                    if source:  # a source's copies are kept; a target that only asks has none
+                        unreadable.append(ref)
             # Sources too: another source's copy must not land on one. A peer's copy in full, so that
             # it can be taken over in place.
             held = view.light_object(resource.kind, meta)
