@@ -320,6 +320,28 @@ def test_a_hostile_tenant_is_refused_or_harmless_and_syncing_still_works(  # noq
             tenant.patch_namespaced_config_map(
                 "peer-made", SHARED, {"metadata": {"annotations": {"note": "mine"}}}
             )
+            for change in (
+                {REFLECTOR + "reflects": f"{TENANT}/app-settings"},
+                {REFLECTOR + "auto-reflects": None},
+            ):
+                refused(
+                    lambda change=change: tenant.patch_namespaced_config_map(  # type: ignore[misc]
+                        "peer-made", SHARED, {"metadata": {"annotations": change}}
+                    )
+                )
+            # A target replicator pulled into keeps its request: without it, replicator's marks would make
+            # it look like replicator's push copy, which a source of the tenant's could then take over.
+            pulled = {
+                REPLICATOR + "replicate-from": f"{PLATFORM}/gone",
+                REPLICATOR + "replicated-at": "2026-01-01T00:00:00Z",
+                REPLICATOR + "replicated-keys": "k",
+            }
+            core.create_namespaced_config_map(SHARED, configmap("pulled", {"k": "v"}, annotations=pulled))
+            refused(
+                lambda: tenant.patch_namespaced_config_map(
+                    "pulled", SHARED, {"metadata": {"annotations": {REPLICATOR + "replicate-from": None}}}
+                )
+            )
 
             # 4. Copy-name hijack: a rival source claims the platform's copy name in the same namespaces.
             tenant.create_namespaced_secret(
