@@ -234,8 +234,8 @@ def ensure_images(storage: Storage, *, work: Path, version: str) -> BuiltImages:
     """The three images of docs/install.md's ``build`` block, built unless their inputs are cached.
 
     The key covers every file of the build context, the recipe, the block itself and the base images'
-    IDs, so any change to what goes into an image builds all three again (about three minutes). The
-    images a build replaces are removed, so the cache holds one build, not one per change.
+    IDs, so any change to what goes into an image builds all three again (about three minutes). Old
+    builds stay in the storage, which test sessions may share: docs/install.md says how to prune it.
     """
     base = ensure_base(storage)
     wheels = wheelhouse()
@@ -270,18 +270,4 @@ def ensure_images(storage: Storage, *, work: Path, version: str) -> BuiltImages:
         run_block("build", cwd=context, env=storage.env() | {"BASE": base, "VERSION": version}, what="build")
         ids = {image: storage.inspect(built.local_name(image))["FromImageID"] for image in RECIPES}
         stamp.write_text(json.dumps(ids, indent=2) + "\n", encoding="utf-8")
-        _forget_older_builds(storage, keep=stamp, base=base)
     return BuiltImages(storage=storage, version=version, base=base, built_now=True, context=context)
-
-
-def _forget_older_builds(storage: Storage, *, keep: Path, base: str) -> None:
-    """Remove the images the last build untagged (each about 160 MB), base images other than ``base``
-    (a changed base script made them), and the stamps of older builds."""
-    listed = storage.run("buildah", "images", "--format", "{{.Name}}:{{.Tag}}", check=False).stdout
-    for image in listed.split():
-        if image.startswith("localhost/cfgsync-python-") and not image.startswith(f"{base}:"):
-            storage.run("buildah", "rmi", image, check=False)
-    storage.run("buildah", "rmi", "--prune", check=False, timeout=600)
-    for old in cache().glob("images-*.json"):
-        if old != keep:
-            old.unlink(missing_ok=True)
