@@ -51,6 +51,8 @@ def test_secret_string_data_is_folded_into_data_as_base64() -> None:
         (cm(data={"k": "x" * (1024 * 1024 + 1)}), "over the 1 MiB (1048576 bytes) the API server accepts"),
         (cm(data=["x"]), "data must be a mapping of strings, got list"),
         (cm(immutable="yes"), "immutable must be true or false"),
+        (cm(kind={"kind": "ConfigMap"}), "not a ConfigMap or Secret"),
+        (cm(kind=["Secret"]), "not a ConfigMap or Secret"),
         (
             {
                 "apiVersion": "v1",

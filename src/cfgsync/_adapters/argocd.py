@@ -18,7 +18,7 @@ from cfgsync import errors
 from cfgsync._adapters import streams, yaml_input
 from cfgsync._core import inventory, manifests, planner, vocabulary
 from cfgsync._core.inventory import Document
-from cfgsync._core.model import SOURCE_KINDS, Namespace, Plan, frozen
+from cfgsync._core.model import Namespace, Plan, frozen, is_source_kind
 
 MARKER: Final = "cfgsync.yaml"
 """The file that marks an Application directory as cfgsync's, and declares its namespace inventory."""
@@ -176,7 +176,7 @@ def _is_sync_rule(body: Mapping[str, object]) -> bool:
 def _with_namespace(body: Mapping[str, object], namespace: str | None) -> Mapping[str, object]:
     """``body`` as ArgoCD deploys it: a ConfigMap, Secret or SyncRule without namespace is put in one."""
     meta = _metadata(body)
-    is_config = body.get("apiVersion") == "v1" and body.get("kind") in SOURCE_KINDS
+    is_config = body.get("apiVersion") == "v1" and is_source_kind(body.get("kind"))
     cfgsync_reads = is_config or _is_sync_rule(body)
     if namespace is None or meta.get("namespace") or not cfgsync_reads:
         return body

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from cfgsync._core import manifests
-from cfgsync._core.model import SOURCE_KINDS, ObjectRef, Plan
+from cfgsync._core.model import ObjectRef, Plan, is_source_kind
 
 Body = Mapping[str, object]
 """One object as plain JSON-like data."""
@@ -41,12 +41,12 @@ class Emitted:
 def config_ref(body: Body, *, default_namespace: str | None = None) -> ObjectRef | None:
     """The identity of a v1 ConfigMap or Secret (namespace defaulted when missing), else None."""
     kind, meta = body.get("kind"), body.get("metadata")
-    if kind not in SOURCE_KINDS or body.get("apiVersion") != "v1" or not isinstance(meta, Mapping):
+    if not is_source_kind(kind) or body.get("apiVersion") != "v1" or not isinstance(meta, Mapping):
         return None
     name, namespace = meta.get("name"), meta.get("namespace") or default_namespace
     if not isinstance(name, str) or not isinstance(namespace, str):
         return None
-    return ObjectRef(kind=str(kind), namespace=namespace, name=name)
+    return ObjectRef(kind=kind, namespace=namespace, name=name)
 
 
 def carry_out(items: Iterable[Item], plan: Plan) -> Emitted:

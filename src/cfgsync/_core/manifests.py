@@ -16,7 +16,7 @@ from typing import Final, NotRequired, TypedDict
 
 from cfgsync import errors
 from cfgsync._core import names, vocabulary
-from cfgsync._core.model import EMPTY, SOURCE_KINDS, ConfigObject, Copy, Namespace, ObjectRef, frozen
+from cfgsync._core.model import EMPTY, ConfigObject, Copy, Namespace, ObjectRef, frozen, is_source_kind
 
 MAX_OBJECT_BYTES: Final = 1024 * 1024
 """The API server's limit on the data of one ConfigMap or Secret (1 MiB): the values' bytes, decoded
@@ -184,7 +184,7 @@ def parse_config_object(raw: Mapping[str, object], *, where: str = "") -> Config
     """A ConfigMap or Secret, validated the way the API server would, with stringData folded in."""
     subject = describe(raw, where)
     kind = raw.get("kind")
-    if kind not in SOURCE_KINDS:
+    if not is_source_kind(kind):
         raise _fail(subject, "not a ConfigMap or Secret")
     meta = _mapping(raw.get("metadata"), "metadata", subject)
     name, namespace = meta.get("name"), meta.get("namespace")

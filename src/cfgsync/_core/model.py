@@ -10,7 +10,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Final, NewType
+from typing import Final, NewType, TypeGuard
 
 NamespaceName = NewType("NamespaceName", str)
 """The name of a Kubernetes namespace."""
@@ -23,6 +23,14 @@ KIND_RANK: Final[Mapping[str, int]] = MappingProxyType({"Namespace": 0, "ConfigM
 
 SOURCE_KINDS: Final[frozenset[str]] = frozenset({"ConfigMap", "Secret"})
 """The kinds cfgsync copies."""
+
+
+def is_source_kind(kind: object) -> TypeGuard[str]:
+    """Whether ``kind`` (any value a document holds) names a kind cfgsync copies.
+
+    A document's ``kind`` may be a mapping or a list, which a set membership test would raise on.
+    """
+    return isinstance(kind, str) and kind in SOURCE_KINDS
 
 
 def frozen(mapping: Mapping[str, str] | None) -> Mapping[str, str]:

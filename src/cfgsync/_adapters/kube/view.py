@@ -24,7 +24,7 @@ from typing import Any, Final
 
 from cfgsync import errors
 from cfgsync._core import manifests, origin, replicator, vocabularies, vocabulary
-from cfgsync._core.model import ConfigObject, Copy, Namespace, ObjectRef, frozen
+from cfgsync._core.model import ConfigObject, Copy, Namespace, ObjectRef, frozen, is_source_kind
 from cfgsync._core.policy import DEFAULT_POLICY, Policy
 
 MANAGER: Final = "cfgsync"
@@ -175,7 +175,7 @@ def cached_copy(raw: Mapping[str, Any], *, policy: Policy = DEFAULT_POLICY) -> C
     meta = metadata(raw)
     kind, name, namespace = raw.get("kind"), meta.get("name"), meta.get("namespace")
     data, binary = raw.get("data") or {}, raw.get("binaryData") or {}
-    if not isinstance(name, str) or not isinstance(namespace, str) or kind not in {"ConfigMap", "Secret"}:
+    if not isinstance(name, str) or not isinstance(namespace, str) or not is_source_kind(kind):
         raise errors.ManifestError(f"{manifests.describe(raw, '')}: not a ConfigMap or Secret with a name")
     if not isinstance(data, Mapping) or not isinstance(binary, Mapping):
         raise errors.ManifestError(f"{manifests.describe(raw, '')}: data must be a mapping of strings")
