@@ -62,6 +62,23 @@ CASES = {
     "nesting within the parser's limit": Case(
         secret_doc(f"token: {ALMOST_DEEP}\n"), 8, "deeper than 200 levels"
     ),
+    "hex integer of thousands of digits": Case(
+        secret_doc(f"token: 0x{'f' * 4000}\n"), 8, "an integer beyond 64 bits"
+    ),
+    "decimal integer of thousands of digits": Case(
+        secret_doc(f"token: {'9' * 5000}\n"), 8, "an integer beyond 64 bits"
+    ),
+    "binary tag": Case(secret_doc("token: !!binary aGVsbG8=\n"), 8, "a value tagged !!binary has no meaning"),
+    "set tag": Case(secret_doc("token: !!set {a, b}\n"), 8, "a value tagged !!set has no meaning"),
+    "key that is no string": Case(
+        secret_doc(f"true: {VALUE}\n"), 1, "data key True is not a string; quote it", parsing=False
+    ),
+    "namespace that is no string": Case(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: false\n",
+        1,
+        "metadata.namespace must be a string, got bool",
+        parsing=False,
+    ),
     "metadata is a list": Case(
         "apiVersion: v1\nkind: ConfigMap\nmetadata: [a, b]\ndata: {a: b}\n", 1, "metadata", parsing=False
     ),

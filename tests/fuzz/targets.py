@@ -34,7 +34,13 @@ def _untagged(loader: yaml.CSafeLoader, suffix: str, node: yaml.Node) -> object:
     return loader.construct_scalar(node)  # type: ignore[arg-type]
 
 
+def _text(loader: yaml.CSafeLoader, node: yaml.Node) -> object:
+    return loader.construct_scalar(node)  # type: ignore[arg-type]
+
+
 _AnyTags.add_multi_constructor("!", _untagged)
+# A timestamp is text to Kubernetes (and to cfgsync, which may write one back quoted): the same value.
+_AnyTags.add_constructor("tag:yaml.org,2002:timestamp", _text)
 
 
 def yaml_reader(data: bytes) -> None:

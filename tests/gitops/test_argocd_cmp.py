@@ -168,6 +168,13 @@ def test_settings_from_parameters_override_the_plugin_env(cmp: Cmp, basic_app: P
         ('{"name": "cluster-name", "string": "x"}', {}, "must be a JSON list of parameters"),
         ([{"name": "output", "string": "everything"}], {}, "it must be one of all, copies"),
         ([], {"ARGOCD_ENV_CFGSYNC_CLUSTERNAME": "x"}, "ARGOCD_ENV_CFGSYNC_CLUSTERNAME: unknown setting"),
+        ("[" + "9" * 5000 + "]", {}, "not JSON cfgsync reads (a number too long"),
+        ("[" * 5000 + "]" * 5000, {}, "not JSON cfgsync reads (a number too long or lists nested too deep)"),
+        (
+            [{"name": "exclude-namespaces-regex", "array": ["\ud800"]}],
+            {},
+            "holds a character that is not valid Unicode text",
+        ),
     ],
 )
 def test_unknown_or_invalid_settings_are_errors(
@@ -181,6 +188,7 @@ def test_unknown_or_invalid_settings_are_errors(
     assert result.returncode == 1
     assert result.stdout == ""
     assert message in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_announced_parameters_are_the_ones_cfgsync_knows_with_the_same_defaults() -> None:

@@ -151,6 +151,47 @@ def test_unknown_settings_are_errors(tmp_path: Path) -> None:
     assert "unknown setting 'clustername'" in stderr
 
 
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("deny-source-types", ["kubernetes.io/tls"]),  # as a list it would be read as one odd type
+        ("exclude-namespaces-regex", ["kube"]),  # as a list it would be the regex ['kube']
+        ("exclude-namespaces", ["dev"]),
+        ("allow-system-namespaces", ["true"]),
+        ("require-consent", {"a": 1}),
+        ("cluster-name", 5),
+    ],
+)
+def test_a_configmap_function_config_holds_strings_only(tmp_path: Path, key: str, value: object) -> None:
+    config = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {key: value}}
+
+    code, out, stderr = run_krm(resource_list(ITEMS, config), tmp_path)
+
+    assert code == 1
+    assert out is None
+    assert f"functionConfig data.{key}: must be a string, got {type(value).__name__}" in stderr
+    assert "Traceback" not in stderr
+
+
+@pytest.mark.parametrize("api_version", ["v1", "cfgsync.io/v9"])
+def test_a_rule_in_the_function_config_under_another_api_version_is_refused(
+    tmp_path: Path, api_version: str
+) -> None:
+    rule = {"apiVersion": api_version, "kind": "SyncRule", "metadata": {"name": "r"}, "spec": {}}
+    config = {
+        "apiVersion": "cfgsync.io/v1alpha1",
+        "kind": "SyncSettings",
+        "metadata": {"name": "s"},
+        "spec": {"rules": [rule]},
+    }
+
+    code, out, stderr = run_krm(resource_list(ITEMS, config), tmp_path)
+
+    assert code == 1
+    assert out is None
+    assert "functionConfig spec.rules[0]: must be a cfgsync.io/v1alpha1 SyncRule" in stderr
+
+
 def test_problems_are_error_results_naming_the_object_and_its_file(tmp_path: Path) -> None:
     broken = {
         **SOURCE,

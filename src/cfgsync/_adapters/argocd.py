@@ -178,7 +178,7 @@ def _with_namespace(body: Mapping[str, object], namespace: str | None) -> Mappin
     meta = _metadata(body)
     is_config = body.get("apiVersion") == "v1" and is_source_kind(body.get("kind"))
     cfgsync_reads = is_config or _is_sync_rule(body)
-    if namespace is None or meta.get("namespace") or not cfgsync_reads:
+    if namespace is None or meta.get("namespace") not in (None, "") or not cfgsync_reads:
         return body
     return {**body, "metadata": {**meta, "namespace": namespace}}
 

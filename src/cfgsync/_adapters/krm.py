@@ -65,6 +65,7 @@ _READING_FIELDS: Final = {
 _SPEC_FIELDS: Final = frozenset(
     {"clusterName", "sourceNamespace", "excludeNamespaces", "rules", *_POLICY_FIELDS, *_READING_FIELDS}
 )
+_INDEX_DIGITS: Final = 18  # an index kustomize writes fits in 64 bits
 _CONFIGMAP_KEYS: Final = frozenset(
     {
         "cluster-name",
@@ -155,7 +156,7 @@ def run_function(text: str, *, hooks: planner.CopyHooks) -> FunctionOutput:
     # Each item as it came, bookkeeping included: an item the plan rewrites (a pulled target, a stale
     # copy) keeps kustomize's and kpt's marks, by which they recognise the item they sent.
     stream = [
-        streams.Item(body=doc.body if item.body is None else _as_body(item.body), ref=ref)
+        streams.Item(body=doc.body if item.body is None else _as_body(item.body, doc.where), ref=ref)
         for (doc, ref, _), item in zip(located, parsed.items, strict=True)
     ]
     by_identity = {id(entry): item for entry, item in zip(stream, parsed.items, strict=True)}
@@ -165,17 +166,21 @@ def run_function(text: str, *, hooks: planner.CopyHooks) -> FunctionOutput:
     return _answer(parsed, kept, results, copies=copies)
 
 
-def _as_body(value: object) -> dict[str, object]:
+def _as_body(value: object, where: str) -> dict[str, object]:
     """An item's constructed YAML as a plain mapping."""
     body = _plain(value)
-    assert isinstance(body, dict)
+    if not isinstance(body, dict):
+        raise errors.ManifestError(f"{where}: not an object; every item of a ResourceList must be one")
     return body
 
 
 def _plain(value: object) -> object:
-    """Constructed YAML as the plain data the core reads (str, int, bool, float, None, lists, dicts)."""
+    """Constructed YAML as the plain data the core reads (str, int, bool, float, None, lists, dicts).
+
+    Keys are kept as they are: a key that is no string is the core's to refuse, as in every mode.
+    """
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_plain(v) for v in value]
     if value is None or isinstance(value, bool | str | int | float):
@@ -192,10 +197,7 @@ def read_function_config(config: object) -> tuple[planner.PlanSettings, list[Doc
         raise errors.ManifestError(f"{where}: must be an object")
     kind, api_version = config.get("kind"), config.get("apiVersion")
     if kind == "ConfigMap" and api_version == "v1":
-        data = config.get("data") or {}
-        if not isinstance(data, Mapping):
-            raise errors.ManifestError(f"{where}: data must be a mapping")
-        _only(data, _CONFIGMAP_KEYS, f"{where} data")
+        data = _configmap_data(config.get("data"), where)
         spelled = validation.SettingNames(
             cluster_name=f"{where} data.cluster-name",
             source_namespace=f"{where} data.source-namespace",
@@ -205,7 +207,7 @@ def read_function_config(config: object) -> tuple[planner.PlanSettings, list[Doc
             _settings(
                 data.get("cluster-name"),
                 data.get("source-namespace"),
-                [p.strip() for p in str(data.get("exclude-namespaces", "")).split(",") if p.strip()],
+                _comma_list(data.get("exclude-namespaces", "")),
                 where=f"{where} data",
                 spelled=spelled,
             ),
@@ -227,8 +229,12 @@ def read_function_config(config: object) -> tuple[planner.PlanSettings, list[Doc
             raise errors.ManifestError(f"{where}: spec.rules must be a list of SyncRule objects")
         docs = [Document(body=r, where=f"{where} spec.rules[{i}]") for i, r in enumerate(rules)]
         for doc in docs:
-            if doc.body.get("kind") != vocabulary.SYNC_RULE_KIND:
-                raise errors.ManifestError(f"{doc.where}: must be a {vocabulary.SYNC_RULE_KIND}")
+            typed = (doc.body.get("apiVersion"), doc.body.get("kind"))
+            if typed != (vocabulary.SYNC_RULE_API_VERSION, vocabulary.SYNC_RULE_KIND):
+                # A rule under another apiVersion would otherwise pass through the inventory unread.
+                raise errors.ManifestError(
+                    f"{doc.where}: must be a {vocabulary.SYNC_RULE_API_VERSION} {vocabulary.SYNC_RULE_KIND}"
+                )
         spelled = validation.SettingNames(
             cluster_name=f"{where} spec.clusterName",
             source_namespace=f"{where} spec.sourceNamespace",
@@ -252,8 +258,25 @@ def read_function_config(config: object) -> tuple[planner.PlanSettings, list[Doc
     )
 
 
-def _only(mapping: Mapping[str, object], allowed: frozenset[str], where: str) -> None:
-    unknown = sorted(set(mapping) - allowed)
+def _configmap_data(data: object, where: str) -> dict[str, str]:
+    """A ConfigMap functionConfig's data: known keys, string values (a list is written "a,b")."""
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise errors.ManifestError(f"{where}: data must be a mapping")
+    _only(data, _CONFIGMAP_KEYS, f"{where} data")
+    for key, value in data.items():
+        if value is not None and not isinstance(value, str):
+            raise errors.ManifestError(
+                f"{where} data.{key}: must be a string, got {type(value).__name__}; a ConfigMap's data "
+                f'holds strings (a list is written "a,b", a flag "true")'
+            )
+    # A null value is an empty string, as the API server stores it.
+    return {str(key): value or "" for key, value in data.items()}
+
+
+def _only(mapping: Mapping[object, object], allowed: frozenset[str], where: str) -> None:
+    unknown = sorted(str(key) for key in set(mapping) - allowed)
     if unknown:
         raise errors.ManifestError(
             f"{where}: unknown setting {unknown[0]!r}; known settings: {', '.join(sorted(allowed))}"
@@ -308,12 +331,12 @@ def _spec_policy(spec: Mapping[str, object], where: str) -> dict[str, Any]:
     return values
 
 
-def _comma_list(value: object) -> list[str]:
-    return [p.strip() for p in str(value).split(",") if p.strip()]
+def _comma_list(value: str) -> list[str]:
+    return [p.strip() for p in value.split(",") if p.strip()]
 
 
-def _flag(value: object, where: str) -> bool:
-    if value is None or value in {"", "false"}:
+def _flag(value: str | None, where: str) -> bool:
+    if not value or value == "false":
         return False
     if value == "true":
         return True
@@ -369,8 +392,10 @@ def _item_file(body: Mapping[str, Any]) -> tuple[str, int] | None:
     path = annotations.get(INTERNAL_PATH) or annotations.get(PATH)
     if not path:
         return None
-    index = annotations.get(INTERNAL_INDEX) or annotations.get(INDEX) or 0
-    return str(path), int(index) if str(index).isdigit() else 0
+    index = str(annotations.get(INTERNAL_INDEX) or annotations.get(INDEX) or 0)
+    # isdigit() alone also takes "²" and digits of other scripts, which int() refuses.
+    readable = index.isascii() and index.isdigit() and len(index) <= _INDEX_DIGITS
+    return str(path), int(index) if readable else 0
 
 
 def _locate(index: int, item: krm_text.Item) -> Located:
@@ -381,13 +406,14 @@ def _locate(index: int, item: krm_text.Item) -> Located:
         where_ns: dict[str, object] = {"namespace": item.namespace} if item.namespace else {}
         stub = {"apiVersion": item.api_version, "kind": item.kind, "metadata": where_ns}
         return Document(body=stub, where=f"items[{index}]"), None, None
-    body = _plain(item.body)
-    assert isinstance(body, dict)
+    body = _as_body(item.body, f"items[{index}]")
     meta = body.get("metadata")
     if isinstance(meta, dict) and isinstance(meta.get("annotations"), dict):
         # The functions' bookkeeping names the item it is on; a copy carrying its source's would be
         # taken by kustomize for the source itself.
-        kept = {k: v for k, v in meta["annotations"].items() if not is_bookkeeping(k)}
+        kept = {
+            k: v for k, v in meta["annotations"].items() if not (isinstance(k, str) and is_bookkeeping(k))
+        }
         body = {**body, "metadata": {**meta, "annotations": kept}}
     file = _item_file(item.body)
     where = f"items[{index}]" + (f" ({file[0]})" if file else "")

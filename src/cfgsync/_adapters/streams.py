@@ -43,7 +43,9 @@ def config_ref(body: Body, *, default_namespace: str | None = None) -> ObjectRef
     kind, meta = body.get("kind"), body.get("metadata")
     if not is_source_kind(kind) or body.get("apiVersion") != "v1" or not isinstance(meta, Mapping):
         return None
-    name, namespace = meta.get("name"), meta.get("namespace") or default_namespace
+    name, namespace = meta.get("name"), meta.get("namespace")
+    if namespace in (None, ""):  # only a missing namespace is defaulted, never a wrong one (false, 0)
+        namespace = default_namespace
     if not isinstance(name, str) or not isinstance(namespace, str):
         return None
     return ObjectRef(kind=kind, namespace=namespace, name=name)

@@ -8,6 +8,9 @@ right there):
 - a ``!!int``, ``!!float`` or ``!!bool`` tag on a value that is not one is an error naming the tag,
   not the value (PyYAML's own constructors raise exceptions that print it);
 - timestamps stay text, as Kubernetes keeps them;
+- integers beyond 64 bits are errors (the API server's JSON refuses them, and Python cannot even print
+  one of thousands of digits);
+- ``!!set``, ``!!omap``, ``!!pairs`` and ``!!binary`` are errors: no Kubernetes field holds such a value;
 - aliases may not expand a document past :data:`MAX_EXPANDED_NODES` nodes, nor make it more than
   :data:`MAX_EXPANSION_RATIO` times its written size (a few hundred bytes of nested aliases would
   otherwise expand to gigabytes in whatever walks the data next), and no document may nest deeper
@@ -35,6 +38,13 @@ MAX_EXPANSION_RATIO: Final = 10
 _FREE_NODES: Final = 10_000
 _SHOWN_QUOTE: Final = re.compile(r"'([^']*)'|\"([^\"]*)\"")
 _SHORT_TAGS: Final = {"int": "an integer", "float": "a number", "bool": "true or false"}
+_INT_LIMIT: Final = 2**63
+_INT_TEXT_LIMIT: Final = 100  # longer than any 64-bit integer YAML can write (underscores allowed)
+_FOREIGN_TAGS: Final = ("set", "omap", "pairs", "binary")
+
+
+class _RefusedValueError(ConstructorError):
+    """Well-formed YAML, but a value no Kubernetes object holds (its message says the fix)."""
 
 
 class Constructor(SafeConstructor):
@@ -65,7 +75,7 @@ class Constructor(SafeConstructor):
             return construct(node)
         except (ValueError, KeyError, IndexError, TypeError, AttributeError, OverflowError):
             # The libraries' messages quote the value: say what is wrong without it.
-            raise ConstructorError(
+            raise _RefusedValueError(
                 None,
                 None,
                 f"a value tagged !!{kind} is not {_SHORT_TAGS[kind]}; remove the tag or fix the value",
@@ -73,8 +83,29 @@ class Constructor(SafeConstructor):
             ) from None
 
     def construct_yaml_int(self, node: ScalarNode) -> Any:
-        """An integer, or an error that does not print the value."""
-        return self._typed(node, "int")
+        """An integer of at most 64 bits, or an error that does not print the value."""
+        # Checked on the text first: Python refuses to read (and to print) thousands of digits.
+        too_long = len(str(node.value)) > _INT_TEXT_LIMIT
+        value = None if too_long else self._typed(node, "int")
+        if value is None or not -_INT_LIMIT <= value < _INT_LIMIT:
+            raise _RefusedValueError(
+                None,
+                None,
+                "an integer beyond 64 bits, which Kubernetes cannot hold; quote it to keep it as text",
+                node.start_mark,
+            )
+        return value
+
+    def construct_foreign(self, node: Node) -> Any:
+        """An error: a tag whose values (sets, ordered pairs, bytes) no Kubernetes field holds."""
+        tag = node.tag.rsplit(":", 1)[-1]
+        raise _RefusedValueError(
+            None,
+            None,
+            f"a value tagged !!{tag} has no meaning in a Kubernetes object; remove the tag (binaryData "
+            f"holds base64 text)",
+            node.start_mark,
+        )
 
     def construct_yaml_float(self, node: ScalarNode) -> Any:
         """A float, or an error that does not print the value."""
@@ -93,6 +124,7 @@ Constructor.yaml_constructors = {
     "tag:yaml.org,2002:bool": Constructor.construct_yaml_bool,
     # Kubernetes keeps dates as strings in ConfigMap data; so does cfgsync (a date stays text).
     "tag:yaml.org,2002:timestamp": SafeConstructor.construct_yaml_str,
+    **{f"tag:yaml.org,2002:{tag}": Constructor.construct_foreign for tag in _FOREIGN_TAGS},
 }
 
 
@@ -117,6 +149,9 @@ def yaml_error(exc: yaml.YAMLError, name: str) -> errors.ManifestError:
         mark = exc.problem_mark or exc.context_mark
         at = f"{name}:{mark.line + 1}:{mark.column + 1}" if mark is not None else name
         problem = _scrub(str(exc.problem or exc.context or "not valid YAML"))
+        if isinstance(exc, _RefusedValueError):
+            # Well-formed YAML holding a value no Kubernetes object can: the problem says the fix.
+            return errors.ManifestError(f"{at}: {problem}")
         return errors.ManifestError(
             f"{at}: malformed YAML: {problem}; fix the syntax there (indentation, quotes, colons, "
             f"duplicate keys)"

@@ -102,7 +102,9 @@ def _str_map(raw: Mapping[str, object], field: str, where: str) -> dict[str, str
         raise _fail(where, f"{field} must be a mapping of strings, got {type(value).__name__}")
     result: dict[str, str] = {}
     for key, item in value.items():
-        if not isinstance(key, str) or not isinstance(item, str):
+        if not isinstance(key, str):
+            raise _fail(where, f"{field} key {key!r} is not a string; quote it in YAML")
+        if not isinstance(item, str):
             raise _fail(
                 where, f"{field}.{key} must be a string, got {type(item).__name__}; quote the value in YAML"
             )
@@ -192,7 +194,9 @@ def parse_config_object(raw: Mapping[str, object], *, where: str = "") -> Config
         raise _fail(
             subject, f"metadata.name {name!r} is not a valid name (lower-case letters, digits, '-', '.')"
         )
-    if not isinstance(namespace, str) or not namespace:
+    if namespace is not None and not isinstance(namespace, str):
+        raise _fail(subject, f"metadata.namespace must be a string, got {type(namespace).__name__}")
+    if not namespace:
         raise _fail(subject, "metadata.namespace is missing; cfgsync needs each source's namespace, set it")
     if not names.is_namespace_name(namespace):
         raise _fail(subject, f"metadata.namespace {namespace!r} is not a valid namespace name")

@@ -86,6 +86,11 @@ def compile_entry(text: str, matching: Matching, *, where: str) -> NamespaceRege
     entry = text.strip()
     try:
         compiled = re2.compile(entry, _OPTIONS)
+    except UnicodeEncodeError as exc:
+        # A lone surrogate (from a JSON escape or undecodable bytes in an argument) is no text at all.
+        raise errors.RuleError(
+            f"{where}: {entry!r} holds a character that is not valid Unicode text; write the pattern in UTF-8"
+        ) from exc
     except re2.error as exc:
         detail = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else str(exc)
         raise errors.RuleError(

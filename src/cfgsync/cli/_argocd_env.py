@@ -88,6 +88,12 @@ def _parameters(text: str | None) -> dict[str, str | tuple[str, ...]]:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
         raise errors.CfgsyncError(f"{where}: not JSON ({exc.msg} at {exc.pos})") from exc
+    except (ValueError, RecursionError) as exc:
+        # Python's own limits (an integer of thousands of digits, thousands of nested lists): not
+        # parameters ArgoCD sends. The message would quote the input, so it is left out.
+        raise errors.CfgsyncError(
+            f"{where}: not JSON cfgsync reads (a number too long or lists nested too deep)"
+        ) from exc
     if raw is None:  # no parameters: what ArgoCD sends for `plugin: {name: ...}` alone
         return {}
     if not isinstance(raw, list):
