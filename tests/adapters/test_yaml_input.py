@@ -46,6 +46,20 @@ def test_scalars_are_plain_python_values(tmp_path: Path) -> None:
     assert [type(v) for v in body.values()] == [str, int, bool, float, str, type(None)]
 
 
+def test_integers_beyond_64_bits_are_read_up_to_a_thousand_digits(tmp_path: Path) -> None:
+    # A CRD schema's maximum may be 2**64 - 1: the API server reads it as a float.
+    long = "0x" + "f" * 998
+    f = write(tmp_path / "a.yaml", f"kind: A\nmaximum: 18446744073709551615\nlong: {long}\n")
+    body = read_documents([str(f)])[0].body
+    assert body["maximum"] == 2**64 - 1
+    assert body["long"] == int(long, 16)
+
+    write(f, f"kind: A\nlonger: {long}f\n")
+    with pytest.raises(errors.ManifestError) as caught:
+        read_documents([str(f)])
+    assert f"{f}:2:9: an integer of more than 1000 digits; quote it to keep it as text" == str(caught.value)
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 VALUE = "hunter2-S3cr3tV4lue"
 """A Secret value that must never appear in any output."""
@@ -63,15 +64,28 @@ CASES = {
         secret_doc(f"token: {ALMOST_DEEP}\n"), 8, "deeper than 200 levels"
     ),
     "hex integer of thousands of digits": Case(
-        secret_doc(f"token: 0x{'f' * 4000}\n"), 8, "an integer beyond 64 bits"
+        secret_doc(f"token: 0x{'f' * 4000}\n"), 8, "an integer of more than 1000 digits"
     ),
     "decimal integer of thousands of digits": Case(
-        secret_doc(f"token: {'9' * 5000}\n"), 8, "an integer beyond 64 bits"
+        secret_doc(f"token: {'9' * 5000}\n"), 8, "an integer of more than 1000 digits"
     ),
-    "binary tag": Case(secret_doc("token: !!binary aGVsbG8=\n"), 8, "a value tagged !!binary has no meaning"),
-    "set tag": Case(secret_doc("token: !!set {a, b}\n"), 8, "a value tagged !!set has no meaning"),
+    "binary tag": Case(
+        secret_doc("token: !!binary aGVsbG8=\n"), 1, "data.token must be a string, got bytes", parsing=False
+    ),
+    "set tag": Case(
+        secret_doc("token: !!set {a, b}\n"), 1, "data.token must be a string, got set", parsing=False
+    ),
     "key that is no string": Case(
-        secret_doc(f"true: {VALUE}\n"), 1, "data key True is not a string; quote it", parsing=False
+        secret_doc(f"1.10: {VALUE}\n"), 1, "data key 1.1 is not a string; quote it", parsing=False
+    ),
+    "key written twice, once unquoted": Case(
+        secret_doc(f"9000: {VALUE}\n'9000': other\n"), 1, "duplicate key", parsing=False
+    ),
+    "Secret data where the namespace belongs": Case(
+        f"apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\n  namespace:\n    password: {VALUE}\n",
+        1,
+        "Secret ?/db",
+        parsing=False,
     ),
     "namespace that is no string": Case(
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: false\n",
@@ -164,6 +178,50 @@ def test_bad_input_is_an_error_at_its_place_never_a_traceback_never_a_secret(
         assert f"{name}:" in said
     else:
         assert f"{name}:{case.line + PREFIX_LINES[front_end]}" in said
+
+
+TCP_SERVICES = {
+    "apiVersion": "v1",
+    "kind": "ConfigMap",
+    "metadata": {
+        "name": "tcp-services",
+        "namespace": "platform",
+        "annotations": {"kubed.appscode.com/sync": ""},
+    },
+}
+WEB = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "web"}}
+
+
+@pytest.mark.parametrize("front_end", ["render", "argocd", "krm"])
+def test_unquoted_integer_and_boolean_keys_are_read_as_kubectl_reads_them(
+    tmp_path: Path, front_end: str
+) -> None:
+    # ingress-nginx documents its tcp-services ConfigMap with unquoted port numbers as keys.
+    data = "data:\n  9000: default/example-go:8080\n  on: x\n"
+    objects = [yaml.safe_dump(WEB), yaml.safe_dump(TCP_SERVICES) + data]
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "objects.yaml").write_text("---\n".join(objects))
+    stdin = None
+    if front_end == "krm":
+        items = "".join("- " + textwrap.indent(o, "  ").lstrip() for o in objects)
+        stdin = f"apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n{items}"
+    args = {"render": ["render", str(app)], "argocd": ["argocd", "generate", str(app)], "krm": ["krm"]}
+    done = subprocess.run(
+        [sys.executable, "-m", "cfgsync", *args[front_end]],
+        input=stdin,
+        env={**os.environ, "CFGSYNC_PLUGINS": "", "ARGOCD_APP_NAMESPACE": "platform"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stderr
+    out = list(yaml.safe_load_all(done.stdout))
+    emitted = out[0]["items"] if front_end == "krm" else out
+    copy = next(o for o in emitted if o["metadata"].get("namespace") == "web")
+    assert copy["data"] == {"9000": "default/example-go:8080", "true": "x"}
 
 
 def test_stdin_that_is_not_utf8_is_an_error_naming_where(tmp_path: Path) -> None:

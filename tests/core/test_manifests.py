@@ -124,3 +124,22 @@ def test_terminating_namespace_is_read_from_status() -> None:
         }
     )
     assert ns.terminating
+
+
+def test_unquoted_integer_and_boolean_keys_are_their_text_as_kubectl_reads_them() -> None:
+    obj = manifests.parse_config_object(cm(data={9000: "a", True: "b", False: "c"}))
+    assert dict(obj.data) == {"9000": "a", "true": "b", "false": "c"}
+
+
+@pytest.mark.parametrize(("key", "shown"), [(1.5, "1.5"), (None, "None")])
+def test_other_keys_that_are_no_string_are_refused(key: object, shown: str) -> None:
+    with pytest.raises(errors.ManifestError, match=f"data key {shown} is not a string; quote it in YAML"):
+        manifests.parse_config_object(cm(data={key: "a"}))
+
+
+def test_a_name_that_is_no_string_is_described_by_its_type_only() -> None:
+    secret = {"password": "aHVudGVyMg=="}
+    with pytest.raises(errors.ManifestError) as caught:
+        manifests.parse_config_object(cm(metadata={"name": secret, "namespace": secret}))
+    assert "aHVudGVyMg" not in str(caught.value)
+    assert "ConfigMap ?/?: metadata.name (a dict) is not a valid name" in str(caught.value)

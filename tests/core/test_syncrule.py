@@ -84,6 +84,7 @@ def _broken(path: str, value: object) -> dict[str, Any]:
         ("spec.copyName", "Bad_Name", "spec.copyName: 'Bad_Name' is not a valid object name"),
         ("spec.extra", True, "spec.extra: unknown field"),
         ("spec", "nope", "spec: must be a mapping"),
+        ("spec.keys", {1: "x"}, "spec.keys: key 1 is not a string; every field name is text"),
     ],
 )
 def test_errors_point_at_the_field(path: str, value: object, expected: str) -> None:

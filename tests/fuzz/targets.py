@@ -90,7 +90,14 @@ def krm_reader(data: bytes) -> None:
         result = krm.run_function(text, hooks=_HOOKS)
     except errors.CfgsyncError:
         return
-    yaml.compose(result.text, Loader=yaml.CSafeLoader)  # the output is one valid YAML document
+    try:
+        yaml.compose(text, Loader=yaml.CSafeLoader)
+    except yaml.YAMLError:
+        # YAML lets an anchor be named again (kustomize reads that), PyYAML's composer does not: the
+        # items come back as written, so the output need only parse as the input did.
+        list(yaml.parse(result.text, Loader=yaml.CSafeLoader))
+    else:
+        yaml.compose(result.text, Loader=yaml.CSafeLoader)  # the output is one valid YAML document
     try:
         given = yaml.load(text, Loader=_AnyTags)  # noqa: S506 -- a safe loader
         back = yaml.load(result.text, Loader=_AnyTags)  # noqa: S506

@@ -175,17 +175,16 @@ def _as_body(value: object, where: str) -> dict[str, object]:
 
 
 def _plain(value: object) -> object:
-    """Constructed YAML as the plain data the core reads (str, int, bool, float, None, lists, dicts).
+    """Constructed YAML as fresh plain data for the core (the item's own data is written back as read).
 
-    Keys are kept as they are: a key that is no string is the core's to refuse, as in every mode.
+    Keys and values are kept as they are: the core reads them as in every mode (an unquoted integer key
+    as its text, as kubectl does; a set or bytes refused).
     """
     if isinstance(value, Mapping):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_plain(v) for v in value]
-    if value is None or isinstance(value, bool | str | int | float):
-        return value
-    return str(value)
+    return value  # a scalar, or a value the core refuses (bytes, a set): not made text here
 
 
 def read_function_config(config: object) -> tuple[planner.PlanSettings, list[Document]]:

@@ -8,9 +8,9 @@ right there):
 - a ``!!int``, ``!!float`` or ``!!bool`` tag on a value that is not one is an error naming the tag,
   not the value (PyYAML's own constructors raise exceptions that print it);
 - timestamps stay text, as Kubernetes keeps them;
-- integers beyond 64 bits are errors (the API server's JSON refuses them, and Python cannot even print
-  one of thousands of digits);
-- ``!!set``, ``!!omap``, ``!!pairs`` and ``!!binary`` are errors: no Kubernetes field holds such a value;
+- integers written with more than :data:`MAX_INTEGER_TEXT` characters are errors: Python can neither
+  read nor print one of thousands of digits (a CRD schema's ``maximum: 18446744073709551615``, beyond
+  64 bits, is fine: the API server reads it as a float);
 - aliases may not expand a document past :data:`MAX_EXPANDED_NODES` nodes, nor make it more than
   :data:`MAX_EXPANSION_RATIO` times its written size (a few hundred bytes of nested aliases would
   otherwise expand to gigabytes in whatever walks the data next), and no document may nest deeper
@@ -30,6 +30,9 @@ from cfgsync import errors
 
 MAX_EXPANDED_NODES: Final = 5_000_000
 """The most nodes a document may have once its aliases are expanded."""
+MAX_INTEGER_TEXT: Final = 1000
+"""The longest an integer may be written; its value then has at most about 1,200 decimal digits, well
+within what Python reads and prints (4,300)."""
 MAX_DEPTH: Final = 200
 """The deepest a document may nest (a large CRD's schema is a few dozen levels). Deeper documents would
 exhaust Python's stack in whatever walks or writes them next."""
@@ -38,9 +41,6 @@ MAX_EXPANSION_RATIO: Final = 10
 _FREE_NODES: Final = 10_000
 _SHOWN_QUOTE: Final = re.compile(r"'([^']*)'|\"([^\"]*)\"")
 _SHORT_TAGS: Final = {"int": "an integer", "float": "a number", "bool": "true or false"}
-_INT_LIMIT: Final = 2**63
-_INT_TEXT_LIMIT: Final = 100  # longer than any 64-bit integer YAML can write (underscores allowed)
-_FOREIGN_TAGS: Final = ("set", "omap", "pairs", "binary")
 
 
 class _RefusedValueError(ConstructorError):
@@ -83,29 +83,15 @@ class Constructor(SafeConstructor):
             ) from None
 
     def construct_yaml_int(self, node: ScalarNode) -> Any:
-        """An integer of at most 64 bits, or an error that does not print the value."""
-        # Checked on the text first: Python refuses to read (and to print) thousands of digits.
-        too_long = len(str(node.value)) > _INT_TEXT_LIMIT
-        value = None if too_long else self._typed(node, "int")
-        if value is None or not -_INT_LIMIT <= value < _INT_LIMIT:
+        """An integer, or an error that does not print the value."""
+        if len(str(node.value)) > MAX_INTEGER_TEXT:
             raise _RefusedValueError(
                 None,
                 None,
-                "an integer beyond 64 bits, which Kubernetes cannot hold; quote it to keep it as text",
+                f"an integer of more than {MAX_INTEGER_TEXT} digits; quote it to keep it as text",
                 node.start_mark,
             )
-        return value
-
-    def construct_foreign(self, node: Node) -> Any:
-        """An error: a tag whose values (sets, ordered pairs, bytes) no Kubernetes field holds."""
-        tag = node.tag.rsplit(":", 1)[-1]
-        raise _RefusedValueError(
-            None,
-            None,
-            f"a value tagged !!{tag} has no meaning in a Kubernetes object; remove the tag (binaryData "
-            f"holds base64 text)",
-            node.start_mark,
-        )
+        return self._typed(node, "int")
 
     def construct_yaml_float(self, node: ScalarNode) -> Any:
         """A float, or an error that does not print the value."""
@@ -124,7 +110,6 @@ Constructor.yaml_constructors = {
     "tag:yaml.org,2002:bool": Constructor.construct_yaml_bool,
     # Kubernetes keeps dates as strings in ConfigMap data; so does cfgsync (a date stays text).
     "tag:yaml.org,2002:timestamp": SafeConstructor.construct_yaml_str,
-    **{f"tag:yaml.org,2002:{tag}": Constructor.construct_foreign for tag in _FOREIGN_TAGS},
 }
 
 

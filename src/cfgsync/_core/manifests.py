@@ -101,15 +101,31 @@ def _str_map(raw: Mapping[str, object], field: str, where: str) -> dict[str, str
     if not isinstance(value, Mapping):
         raise _fail(where, f"{field} must be a mapping of strings, got {type(value).__name__}")
     result: dict[str, str] = {}
-    for key, item in value.items():
-        if not isinstance(key, str):
-            raise _fail(where, f"{field} key {key!r} is not a string; quote it in YAML")
+    for raw_key, item in value.items():
+        key = _key_text(raw_key)
+        if key is None:
+            raise _fail(where, f"{field} key {raw_key!r} is not a string; quote it in YAML")
         if not isinstance(item, str):
             raise _fail(
                 where, f"{field}.{key} must be a string, got {type(item).__name__}; quote the value in YAML"
             )
+        if key in result:  # 9000 and "9000": one key to the API server, which refuses it twice
+            raise _fail(where, f"{field} key {key!r} is a duplicate key (once unquoted); keep one")
         result[key] = item
     return result
+
+
+def _key_text(key: object) -> str | None:
+    """A key as kubectl reads it: an unquoted integer or boolean is its text (``9000: x`` in
+    ingress-nginx's tcp-services ConfigMap); None for any other key that is no string.
+
+    A float is refused rather than guessed at: ``1.10`` would become ``1.1``.
+    """
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    if isinstance(key, str | int):
+        return str(key)
+    return None
 
 
 def _mapping(value: object, field: str, where: str) -> Mapping[str, object]:
@@ -150,8 +166,18 @@ def describe(raw: Mapping[str, object], where: str) -> str:
     """``Kind namespace/name (where)`` for a raw object, as far as it can be read."""
     meta = raw.get("metadata")
     meta = meta if isinstance(meta, Mapping) else {}
-    ident = f"{raw.get('kind', '?')} {meta.get('namespace', '?')}/{meta.get('name', '?')}"
+    # Only text is shown: a mis-indented Secret may hold its data where its name should be.
+    kind, namespace, name = (
+        value if isinstance(value, str) else "?"
+        for value in (raw.get("kind"), meta.get("namespace"), meta.get("name"))
+    )
+    ident = f"{kind} {namespace}/{name}"
     return f"{ident} ({where})" if where else ident
+
+
+def _shown(value: object) -> str:
+    """A name for an error message: quoted when text, else only its type (it may hold a Secret's data)."""
+    return repr(value) if isinstance(value, str) else f"(a {type(value).__name__})"
 
 
 def parse_namespace(raw: Mapping[str, object], *, where: str = "") -> Namespace:
@@ -161,7 +187,7 @@ def parse_namespace(raw: Mapping[str, object], *, where: str = "") -> Namespace:
     name = meta.get("name")
     if not isinstance(name, str) or not names.is_namespace_name(name):
         raise _fail(
-            subject, f"metadata.name {name!r} is not a valid namespace name (lower-case, digits, '-')"
+            subject, f"metadata.name {_shown(name)} is not a valid namespace name (lower-case, digits, '-')"
         )
     status = _mapping(raw.get("status"), "status", subject)
     labels = _str_map(meta, "labels", subject)
@@ -192,14 +218,15 @@ def parse_config_object(raw: Mapping[str, object], *, where: str = "") -> Config
     name, namespace = meta.get("name"), meta.get("namespace")
     if not isinstance(name, str) or not names.is_object_name(name):
         raise _fail(
-            subject, f"metadata.name {name!r} is not a valid name (lower-case letters, digits, '-', '.')"
+            subject,
+            f"metadata.name {_shown(name)} is not a valid name (lower-case letters, digits, '-', '.')",
         )
     if namespace is not None and not isinstance(namespace, str):
         raise _fail(subject, f"metadata.namespace must be a string, got {type(namespace).__name__}")
     if not namespace:
         raise _fail(subject, "metadata.namespace is missing; cfgsync needs each source's namespace, set it")
     if not names.is_namespace_name(namespace):
-        raise _fail(subject, f"metadata.namespace {namespace!r} is not a valid namespace name")
+        raise _fail(subject, f"metadata.namespace {_shown(namespace)} is not a valid namespace name")
     data = _str_map(raw, "data", subject)
     if kind == "Secret" and raw.get("binaryData") is not None:
         raise _fail(

@@ -42,8 +42,11 @@ class _Doc:
             raise errors.RuleError(str(exc), field=path) from exc
 
     def mapping(self, value: object, path: str) -> Mapping[str, object]:
-        if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+        if not isinstance(value, Mapping):
             raise self.fail(path, f"must be a mapping, got {type(value).__name__}")
+        odd = [k for k in value if not isinstance(k, str)]
+        if odd:
+            raise self.fail(path, f"key {odd[0]!r} is not a string; every field name is text")
         return value
 
     def string(self, value: object, path: str) -> str:
