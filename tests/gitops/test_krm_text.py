@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from .helpers import tool_env
@@ -92,6 +93,18 @@ def test_a_json_resource_list_works(tmp_path: Path) -> None:
     assert result["items"][:3] == body["items"]
     assert result["functionConfig"] == body["functionConfig"]
     assert result["items"][3]["metadata"]["labels"]["kubed.appscode.com/origin.cluster"] == "east"
+
+
+@pytest.mark.parametrize("before", [" ", "--- ", "# a comment\n--- ", "---\n  "])
+def test_a_json_resource_list_after_text_on_its_line_comes_back_as_valid_yaml(
+    tmp_path: Path, before: str
+) -> None:
+    body = {"apiVersion": "config.kubernetes.io/v1", "kind": "ResourceList", "items": []}
+
+    code, out, err = krm(before + json.dumps(body), tmp_path)
+
+    assert code == 0, err
+    assert yaml.safe_load(out) == body
 
 
 def test_a_sync_rule_error_names_the_rule_and_the_field(tmp_path: Path) -> None:

@@ -125,7 +125,13 @@ class _Reader:
         if not isinstance(top, ev.MappingStartEvent):
             raise _no_list("stdin holds no ResourceList (its document is not a mapping)")
         flow = bool(top.flow_style)
-        result = ResourceListText(text=self.text, header=self.text[: _start(top).index], flow=flow)
+        header = self.text[: _start(top).index]
+        if flow:
+            # The fields go out in block style from column 0: the text before the flow mapping on its
+            # own line (indentation, or a `---` that a block mapping may not follow) ends there.
+            line = header.rfind("\n") + 1
+            header = header[:line] if not header[line:].strip() else header.rstrip(" \t") + "\n"
+        result = ResourceListText(text=self.text, header=header, flow=flow)
         seen: set[str] = set()
         while True:
             key = self.next()
