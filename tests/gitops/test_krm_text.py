@@ -95,6 +95,15 @@ def test_a_json_resource_list_works(tmp_path: Path) -> None:
     assert result["items"][3]["metadata"]["labels"]["kubed.appscode.com/origin.cluster"] == "east"
 
 
+def test_an_item_written_as_a_single_pair_in_a_flow_list_stays_a_mapping(tmp_path: Path) -> None:
+    text = HEADER + 'items: [{"kind": "Widget", "apiVersion": "example.com/v1"}, "kind":{"a":"b"}, ? x : y]\n'
+
+    code, out, err = krm(text, tmp_path)
+
+    assert code == 0, err
+    assert yaml.safe_load(out)["items"] == yaml.safe_load(text)["items"]
+
+
 @pytest.mark.parametrize("before", [" ", "--- ", "# a comment\n--- ", "---\n  "])
 def test_a_json_resource_list_after_text_on_its_line_comes_back_as_valid_yaml(
     tmp_path: Path, before: str

@@ -378,6 +378,9 @@ def item_text(parsed: ResourceListText, item: Item) -> str:
     cut = body.rfind("\n")
     if cut != -1 and not body[cut + 1 :].strip(" "):
         body = body[: cut + 1]  # the next entry's indentation, not part of this item
+    if item.flow and not body.startswith("{"):
+        # A single pair in a flow sequence (`[a: b]`) is a mapping only there: braces keep it one.
+        body = "{" + body.rstrip("\n") + "}"
     shift = 2 if item.flow else 2 - item.column
     body = _reindent(body.rstrip("\n"), shift) + "\n"
     return f"- {body}"
