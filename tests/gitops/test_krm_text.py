@@ -96,7 +96,8 @@ def test_a_json_resource_list_works(tmp_path: Path) -> None:
 
 
 def test_an_item_written_as_a_single_pair_in_a_flow_list_stays_a_mapping(tmp_path: Path) -> None:
-    text = HEADER + 'items: [{"kind": "Widget", "apiVersion": "example.com/v1"}, "kind":{"a":"b"}, ? x : y]\n'
+    items = '[{"kind": "Widget"}, "kind":{"a":"b"}, ? x : y, &a {k: v}, &b k: v, !!map {k: v}]'
+    text = HEADER + f"items: {items}\n"
 
     code, out, err = krm(text, tmp_path)
 

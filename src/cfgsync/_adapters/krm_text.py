@@ -11,6 +11,7 @@ the parse, where building and dumping a round-trip tree of every item cost tens 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -357,6 +358,10 @@ def _no_list(what: str) -> errors.ManifestError:
     )
 
 
+_PROPERTIES: Final = re.compile(r"^(?:(?:&|!)\S*\s+)*")
+"""A node's anchor and tag (``&a !t {...}``): what may stand before a flow mapping's brace."""
+
+
 def _reindent(body: str, shift: int) -> str:
     """``body`` with every line after the first moved ``shift`` columns (left when negative)."""
     lines = body.split("\n")
@@ -378,7 +383,7 @@ def item_text(parsed: ResourceListText, item: Item) -> str:
     cut = body.rfind("\n")
     if cut != -1 and not body[cut + 1 :].strip(" "):
         body = body[: cut + 1]  # the next entry's indentation, not part of this item
-    if item.flow and not body.startswith("{"):
+    if item.flow and not _PROPERTIES.sub("", body).startswith("{"):
         # A single pair in a flow sequence (`[a: b]`) is a mapping only there: braces keep it one.
         body = "{" + body.rstrip("\n") + "}"
     shift = 2 if item.flow else 2 - item.column
