@@ -105,6 +105,15 @@ def test_an_item_written_as_a_single_pair_in_a_flow_list_stays_a_mapping(tmp_pat
     assert yaml.safe_load(out)["items"] == yaml.safe_load(text)["items"]
 
 
+def test_a_field_after_an_explicit_key_comes_back_whole(tmp_path: Path) -> None:
+    text = HEADER + "functionConfig:\n? extra\n: value\n? other\nitems: []\n"
+
+    code, out, err = krm(text, tmp_path)
+
+    assert code == 0, err
+    assert yaml.safe_load(out) == yaml.safe_load(text)
+
+
 @pytest.mark.parametrize("before", [" ", "--- ", "# a comment\n--- ", "---\n  "])
 def test_a_json_resource_list_after_text_on_its_line_comes_back_as_valid_yaml(
     tmp_path: Path, before: str

@@ -152,7 +152,8 @@ class _Reader:
                 yaml_nodes.check_expansion(node, NAME)
                 result.values[key.value] = self.constructor.construct_document(node)
                 value_end = _end(node).index
-            result.fields.append((key.value, _start(key).index, _start(value).index, value_end, -1))
+            key_at = _start(key).index if flow else self._entry_start(_start(key).index)
+            result.fields.append((key.value, key_at, _start(value).index, value_end, -1))
         self.next()  # document end
         if not isinstance(self.next(), ev.StreamEndEvent):
             raise _no_list("stdin holds more than one YAML document; a function gets one ResourceList")
@@ -162,6 +163,12 @@ class _Reader:
             stop = fields[index + 1][1] if index + 1 < len(fields) else end
             fields[index] = (name, key_start, value_start, value_end, stop)
         return result
+
+    def _entry_start(self, key_at: int) -> int:
+        """Where a block mapping's entry starts: its key, or the ``?`` of an explicit key before it."""
+        line = self.text.rfind("\n", 0, key_at) + 1
+        before = self.text[line:key_at]
+        return line + before.index("?") if before.strip() == "?" else key_at
 
     def _items(self, start: Any, result: ResourceListText) -> int:
         """Read the items; return where the list ends."""
