@@ -308,6 +308,19 @@ def test_a_pulled_target_replaces_its_item_in_place(tmp_path: Path, config: dict
     assert "cfgsync.io/copied-from" in app["metadata"]["annotations"]
 
 
+def test_a_pulled_target_with_an_unquoted_integer_annotation_key_is_filled(tmp_path: Path) -> None:
+    annotations = {**MIRRORED["metadata"]["annotations"], 9000: "port"}  # written `9000: port`
+    target = {**MIRRORED, "metadata": {**MIRRORED["metadata"], "annotations": annotations}}
+
+    code, out, stderr = run_krm(resource_list([*ITEMS, SHARED, target], None), tmp_path)
+
+    assert code == 0, stderr
+    assert out is not None
+    (app,) = [i for i in out["items"] if i["metadata"]["name"] == "app"]
+    assert app["data"] == {"k": "v"}
+    assert app["metadata"]["annotations"]["9000"] == "port"
+
+
 def test_a_switched_off_vocabulary_in_the_function_config(tmp_path: Path) -> None:
     config = {
         "apiVersion": "cfgsync.io/v1alpha1",

@@ -410,9 +410,7 @@ def _locate(index: int, item: krm_text.Item) -> Located:
     if isinstance(meta, dict) and isinstance(meta.get("annotations"), dict):
         # The functions' bookkeeping names the item it is on; a copy carrying its source's would be
         # taken by kustomize for the source itself.
-        kept = {
-            k: v for k, v in meta["annotations"].items() if not (isinstance(k, str) and is_bookkeeping(k))
-        }
+        kept = {k: v for k, v in meta["annotations"].items() if not is_bookkeeping(k)}
         body = {**body, "metadata": {**meta, "annotations": kept}}
     file = _item_file(item.body)
     where = f"items[{index}]" + (f" ({file[0]})" if file else "")
@@ -439,9 +437,12 @@ def _rule_refs(documents: Sequence[Document]) -> dict[str, ObjectRef]:
     return {f"SyncRule {ref.namespace}/{ref.name}": ref for ref in refs if ref is not None}
 
 
-def is_bookkeeping(key: str) -> bool:
-    """True for the annotations kustomize and kpt use to track items (never copied onto copies)."""
-    return key in _BOOKKEEPING_KEYS or key.startswith(_BOOKKEEPING_PREFIXES)
+def is_bookkeeping(key: object) -> bool:
+    """True for the annotations kustomize and kpt use to track items (never copied onto copies).
+
+    ``key`` is as the item's YAML wrote it, so it may be an unquoted integer, which is none of them.
+    """
+    return isinstance(key, str) and (key in _BOOKKEEPING_KEYS or key.startswith(_BOOKKEEPING_PREFIXES))
 
 
 def _blame(located: Sequence[Located], exc: errors.ManifestError) -> list[Result]:
