@@ -138,7 +138,7 @@ def run_function(text: str, *, hooks: planner.CopyHooks) -> FunctionOutput:
             f"stdin holds {api_version}/{kind}, not a ResourceList ({' or '.join(API_VERSIONS)}); run "
             f"cfgsync krm as a kustomize or kpt function, which sends one"
         )
-    settings, rule_docs = read_function_config(_plain(parsed.values.get("functionConfig")))
+    settings, rule_docs = read_function_config(parsed.values.get("functionConfig"))
     located = [_locate(index, item) for index, item in enumerate(parsed.items)]
     documents = [doc for doc, _, _ in located] + rule_docs
     rule_refs = _rule_refs(documents)
@@ -156,7 +156,7 @@ def run_function(text: str, *, hooks: planner.CopyHooks) -> FunctionOutput:
     # Each item as it came, bookkeeping included: an item the plan rewrites (a pulled target, a stale
     # copy) keeps kustomize's and kpt's marks, by which they recognise the item they sent.
     stream = [
-        streams.Item(body=doc.body if item.body is None else _as_body(item.body, doc.where), ref=ref)
+        streams.Item(body=doc.body if item.body is None else item.body, ref=ref)  # checked by _locate
         for (doc, ref, _), item in zip(located, parsed.items, strict=True)
     ]
     by_identity = {id(entry): item for entry, item in zip(stream, parsed.items, strict=True)}
@@ -166,25 +166,12 @@ def run_function(text: str, *, hooks: planner.CopyHooks) -> FunctionOutput:
     return _answer(parsed, kept, results, copies=copies)
 
 
-def _as_body(value: object, where: str) -> dict[str, object]:
-    """An item's constructed YAML as a plain mapping."""
-    body = _plain(value)
-    if not isinstance(body, dict):
+def _as_body(value: object, where: str) -> dict[str, Any]:
+    """An item's constructed YAML, which must be a mapping (a tag such as ``!!set`` makes it another
+    value). Its keys and values are left as they are: the core reads them as in every mode."""
+    if not isinstance(value, dict):
         raise errors.ManifestError(f"{where}: not an object; every item of a ResourceList must be one")
-    return body
-
-
-def _plain(value: object) -> object:
-    """Constructed YAML as fresh plain data for the core (the item's own data is written back as read).
-
-    Keys and values are kept as they are: the core reads them as in every mode (an unquoted integer key
-    as its text, as kubectl does; a set or bytes refused).
-    """
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value  # a scalar, or a value the core refuses (bytes, a set): not made text here
+    return value
 
 
 def read_function_config(config: object) -> tuple[planner.PlanSettings, list[Document]]:
