@@ -7,6 +7,8 @@ with a few KB of data each, and 10 annotated sources that land in the 500 ``env=
 
 Measures, in one run:
 - the floor: libyaml (PyYAML's ``CSafeLoader``) reading the same text, in-process;
+- the function in-process, as it runs and as when its output would not read back as its input
+  (the whole list then written by libyaml's emitter);
 - ``cfgsync krm`` in a fresh process: wall time and peak RSS;
 - with ``--baseline-src DIR`` (a ``src/`` directory of another cfgsync version, e.g. from
   ``git archive``), the same command run from that source, for a before/after in one run.
@@ -124,6 +126,24 @@ def floor_seconds(text: str) -> float:
     return time.perf_counter() - start
 
 
+def in_process_seconds(text: str, *, emitted: bool) -> float:
+    """Seconds the function takes in this process; ``emitted``: as when its output did not read back
+    as its input, so that the whole list is written by the emitter (the safety net's worst case)."""
+    from cfgsync._adapters import krm, krm_check
+    from cfgsync._plugins.manager import load_plugins
+
+    hooks = load_plugins(only=())
+    real = krm_check.reads_back
+    if emitted:
+        krm_check.reads_back = lambda text, expected: False
+    try:
+        start = time.perf_counter()
+        krm.run_function(text, hooks=hooks)
+        return time.perf_counter() - start
+    finally:
+        krm_check.reads_back = real
+
+
 def timed_krm(stdin: Path, pythonpath: str | None) -> tuple[float, float, int]:
     """Run ``cfgsync krm`` in a fresh process: (wall seconds, peak RSS MiB, bytes written)."""
     code = (
@@ -165,12 +185,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         stdin = Path(tmp) / "resource-list.yaml"
         stdin.write_text(text, encoding="utf-8")
-        del text
         if options.baseline_src is not None:
             wall, rss, _ = timed_krm(stdin, str(options.baseline_src.resolve()))
             rows["baseline_krm_seconds"] = round(wall, 3)
             rows["baseline_krm_peak_rss_mib"] = round(rss, 1)
         wall, rss, written = timed_krm(stdin, None)
+    # In this process last: a child started after it grew would report its peak RSS as its own.
+    rows["in_process_seconds"] = round(in_process_seconds(text, emitted=False), 3)
+    rows["in_process_emitted_seconds"] = round(in_process_seconds(text, emitted=True), 3)
     rows["krm_seconds"] = round(wall, 3)
     rows["krm_vs_floor"] = round(wall / float(rows["floor_libyaml_load_seconds"]), 2)  # type: ignore[arg-type]
     rows["krm_peak_rss_mib"] = round(rss, 1)

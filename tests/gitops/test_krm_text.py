@@ -114,6 +114,21 @@ def test_a_field_after_an_explicit_key_comes_back_whole(tmp_path: Path) -> None:
     assert yaml.safe_load(out) == yaml.safe_load(text)
 
 
+@pytest.mark.parametrize(
+    "key", ["?\n  extra\n", "?  # the key, below\n\n  # a note\n  extra\n", "? # on its line\n  extra\n"]
+)
+def test_an_explicit_key_on_a_line_below_its_question_mark_comes_back_with_its_comments(
+    tmp_path: Path, key: str
+) -> None:
+    text = HEADER + f"functionConfig:\n{key}: value\nitems: []\n"
+
+    code, out, err = krm(text, tmp_path)
+
+    assert code == 0, err
+    assert yaml.safe_load(out) == yaml.safe_load(text)
+    assert out == text  # the text as it came: it was not written again by the emitter
+
+
 @pytest.mark.parametrize("before", [" ", "--- ", "# a comment\n--- ", "---\n  "])
 def test_a_json_resource_list_after_text_on_its_line_comes_back_as_valid_yaml(
     tmp_path: Path, before: str

@@ -6,7 +6,7 @@ with the constructor every reader uses (:mod:`cfgsync._adapters.yaml_nodes`). Ev
 only located: its kind, namespace and place in the text. Written back, an item is the very text it
 came as (quotes, comments, key order), only re-indented; so the function costs little more than
 the parse, where building and dumping a round-trip tree of every item cost tens of seconds on a
-10 MB list (docs/performance.md).
+10 MB list (docs/performance.md). The list written is read back before it is sent (:mod:`krm_check`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.resolver import Resolver
 
 from cfgsync import errors
-from cfgsync._adapters import output, yaml_nodes
+from cfgsync._adapters import krm_check, output, yaml_nodes
 
 NAME: Final = "<stdin>"
 """How messages name the ResourceList."""
@@ -45,6 +45,10 @@ class Item:
     """Written in flow style (``{...}``, e.g. JSON)."""
     line: int
     """1-based line where it starts."""
+    position: int
+    """Its place in the list (0 for the first item)."""
+    digest: int = 0
+    """What its events mean (:func:`krm_check.digest`): the written list must read it back the same."""
     kind: str | None = None
     """Its ``kind``, when a plain string."""
     api_version: str | None = None
@@ -72,6 +76,8 @@ class ResourceListText:
     """Each top-level field: its key, key start, value start, value end, and where the next field starts."""
     values: dict[str, object] = field(default_factory=dict)
     """Plain values of the small top-level fields (``apiVersion``, ``kind``, ``functionConfig``)."""
+    digests: dict[str, int] = field(default_factory=dict)
+    """What each of those fields' events mean (:func:`krm_check.digest`)."""
     items: list[Item] = field(default_factory=list)
     """The items, in order."""
 
@@ -126,6 +132,7 @@ class _Reader:
         if not isinstance(top, ev.MappingStartEvent):
             raise _no_list("stdin holds no ResourceList (its document is not a mapping)")
         flow = bool(top.flow_style)
+        column = _start(top).column
         header = self.text[: _start(top).index]
         if flow:
             # The fields go out in block style from column 0: the text before the flow mapping on its
@@ -148,11 +155,13 @@ class _Reader:
             if key.value == "items":
                 value_end = self._items(value, result)
             else:
-                node = self._compose(value, {})
+                events = krm_check.node_events(value, iter(self.next, None))
+                result.digests[key.value] = krm_check.digest(events)
+                node = _compose(iter(events), self.resolver, {}, where="a top-level field")
                 yaml_nodes.check_expansion(node, NAME)
                 result.values[key.value] = self.constructor.construct_document(node)
                 value_end = _end(node).index
-            key_at = _start(key).index if flow else self._entry_start(_start(key).index)
+            key_at = _start(key).index if flow else self._entry_start(_start(key).index, column)
             result.fields.append((key.value, key_at, _start(value).index, value_end, -1))
         self.next()  # document end
         if not isinstance(self.next(), ev.StreamEndEvent):
@@ -164,11 +173,27 @@ class _Reader:
             fields[index] = (name, key_start, value_start, value_end, stop)
         return result
 
-    def _entry_start(self, key_at: int) -> int:
-        """Where a block mapping's entry starts: its key, or the ``?`` of an explicit key before it."""
-        line = self.text.rfind("\n", 0, key_at) + 1
-        before = self.text[line:key_at]
-        return line + before.index("?") if before.strip() == "?" else key_at
+    def _entry_start(self, key_at: int, column: int) -> int:
+        """Where a block mapping's entry starts: its key, or the ``?`` of an explicit key before it.
+
+        The ``?`` stands on the key's line or alone on a line above it (blank and comment lines between),
+        at the mapping's ``column``: a line holding only ``?`` there can be nothing else."""
+        text = self.text
+        line = text.rfind("\n", 0, key_at) + 1
+        before = text[line:key_at]
+        if before.strip() == "?":
+            return line + before.index("?")
+        while not before.strip() and line > 0:
+            line = text.rfind("\n", 0, line - 1) + 1
+            before = text[line : text.index("\n", line)]
+            indicator = before[column : column + 1]
+            if indicator == "?" and not before[:column].strip():
+                after = before[column + 1 :].strip()
+                if not after or (after.startswith("#") and before[column + 1] in " \t"):
+                    return line + column
+            if before.lstrip(" \t").startswith("#"):
+                before = ""
+        return key_at
 
     def _items(self, start: Any, result: ResourceListText) -> int:
         """Read the items; return where the list ends."""
@@ -198,36 +223,19 @@ class _Reader:
             column=_start(first).column,
             flow=bool(first.flow_style),
             line=_start(first).line + 1,
+            position=index,
         )
         scan = _ItemScan(item=item, index=index, recorded=[first])
         while scan.keys:
             scan.see(self.next())
         text = self.text
         item.rewrite = scan.last_style in {"|", ">"} and not text[item.start : item.end].endswith("\n")
+        item.digest = krm_check.digest(scan.recorded)
         if scan.aliased or item.rewrite or item.kind in PLANNED_KINDS:
             node = _compose(iter(scan.recorded), self.resolver, {}, where=f"items[{index}]")
             yaml_nodes.check_expansion(node, NAME)
             item.body = self.constructor.construct_document(node)
         return item
-
-    def _compose(self, first: Any, anchors: dict[str, Node]) -> Node:
-        """Build nodes from ``first`` and the events after it (top-level fields other than items)."""
-
-        def stream() -> Iterator[Any]:
-            yield first
-            depth = 0
-            event = first
-            while True:
-                if isinstance(event, ev.MappingStartEvent | ev.SequenceStartEvent):
-                    depth += 1
-                elif isinstance(event, ev.MappingEndEvent | ev.SequenceEndEvent):
-                    depth -= 1
-                if depth == 0:
-                    return
-                event = self.next()
-                yield event
-
-        return _compose(stream(), self.resolver, anchors, where="a top-level field")
 
 
 @dataclass(slots=True)
@@ -409,7 +417,46 @@ def write(
     added: Sequence[object],
     results: Sequence[dict[str, object]],
 ) -> str:
-    """The ResourceList with ``kept`` items (as they came), then ``added`` objects, then ``results``."""
+    """The ResourceList with ``kept`` items (as they came), then ``added`` objects, then ``results``.
+
+    Read back before it is returned; written by the emitter when it does not read back right
+    (:mod:`krm_check`)."""
+    text = _spliced(parsed, kept, added, results)
+    if krm_check.reads_back(text, _expected(parsed, kept, len(added), bool(results))):
+        return text
+    return krm_check.emit(
+        krm_check.Parts(
+            text=parsed.text,
+            kept=[item.position for item in kept],
+            added=[output.dump_yaml(obj) for obj in added],  # type: ignore[arg-type]
+            results=[output.dump_yaml(r) for r in results],
+        )
+    )
+
+
+def _expected(
+    parsed: ResourceListText, kept: Sequence[Item], added: int, results: bool
+) -> krm_check.Expected:
+    keys = [name for name, *_ in parsed.fields if name != "results"]
+    if "items" not in keys:
+        keys.append("items")
+    if results:
+        keys.append("results")
+    return krm_check.Expected(
+        keys=tuple(keys),
+        fields={name: digest for name, digest in parsed.digests.items() if name != "results"},
+        items=tuple(None if item.rewrite else item.digest for item in kept),
+        count=len(kept) + added,
+    )
+
+
+def _spliced(
+    parsed: ResourceListText,
+    kept: Sequence[Item],
+    added: Sequence[object],
+    results: Sequence[dict[str, object]],
+) -> str:
+    """The list with its items and fields spliced from the input text (see the module)."""
     entries = [item_text(parsed, item) for item in kept] + [object_text(obj) for obj in added]
     items = "items:\n" + "".join(entries) if entries else "items: []\n"
     out = [parsed.header]

@@ -1,0 +1,252 @@
+"""The KRM function's output read back before it is sent, and written by the YAML emitter when it
+does not read back as the input did. No I/O.
+
+The function writes its input items back as slices of the input text (:mod:`krm_text`). YAML has
+corners where a slice moved into another place reads differently (a flow pair, an explicit key, a
+block scalar at the end of the text, a document marker): each one found was fixed, but a function
+that kustomize and kpt trust with a whole build must not depend on none being left. So the output is
+parsed again, and every item and top-level field must give the very events the input gave (values,
+tags, anchors, structure; not layout or comments). If one does not, the whole list is written again
+from the input's events by libyaml's emitter: the same data, tags and anchors; comments and layout
+are lost, which is the price of a list that reads back right.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import yaml
+from yaml import events as ev
+from yaml.nodes import ScalarNode
+from yaml.resolver import Resolver
+
+_STR: Final = "tag:yaml.org,2002:str"
+_WIDTH: Final = 1 << 30  # never fold a long line: libyaml's default folds plain scalars at 80
+
+
+_OPENS: Final = frozenset({ev.MappingStartEvent, ev.SequenceStartEvent})
+_CLOSES: Final = frozenset({ev.MappingEndEvent, ev.SequenceEndEvent})
+
+
+def signature(event: Any) -> object:
+    """What an event means, leaving out where it is and how it was laid out.
+
+    Each kind of event gives a value of its own shape, so no two kinds can give equal values. (A
+    list of 10 MB is read back in about a second; this is most of the check's cost beyond libyaml's.)
+    """
+    kind = type(event)
+    if kind is ev.ScalarEvent:
+        return (event.anchor, event.tag, event.implicit, event.value)
+    if kind in _OPENS:
+        return (kind is ev.MappingStartEvent, event.anchor, event.tag)
+    if kind is ev.AliasEvent:
+        return (event.anchor,)
+    return kind is ev.MappingEndEvent
+
+
+def digest(events: Iterable[Any]) -> int:
+    """One number for a node's events (equal events, equal numbers)."""
+    return hash(tuple(map(signature, events)))
+
+
+@dataclass(frozen=True, slots=True)
+class Expected:
+    """What the written list must read back as."""
+
+    keys: tuple[str, ...]
+    """The top-level keys, in order."""
+    fields: dict[str, int]
+    """The digest of each top-level field's value that is written as it came."""
+    items: tuple[int | None, ...]
+    """The digest of each input item written back, in order (None: written from data, not compared)."""
+    count: int
+    """How many items the list holds (those, then the added objects)."""
+
+
+def reads_back(text: str, expected: Expected) -> bool:
+    """True when ``text`` parses to the expected top-level fields and items."""
+    parser: Any = yaml.cyaml.CParser(text)  # type: ignore[attr-defined]
+    try:
+        return _matches(iter(parser.get_event, None), expected)
+    except yaml.YAMLError:
+        return False
+    finally:
+        parser.dispose()
+
+
+def _events(text: str) -> Generator[Any, None, None]:
+    parser: Any = yaml.cyaml.CParser(text)  # type: ignore[attr-defined]
+    try:
+        while True:
+            event = parser.get_event()
+            if event is None:
+                return
+            yield event
+    finally:
+        parser.dispose()
+
+
+def node_events(first: Any, events: Iterator[Any]) -> list[Any]:
+    """``first`` and the rest of its node's events."""
+    node = [first]
+    depth = 1 if type(first) in _OPENS else 0
+    while depth:
+        event = next(events)
+        node.append(event)
+        kind = type(event)
+        if kind in _OPENS:
+            depth += 1
+        elif kind in _CLOSES:
+            depth -= 1
+    return node
+
+
+def _matches(events: Iterator[Any], expected: Expected) -> bool:
+    prefix = [next(events, None) for _ in range(3)]
+    if not isinstance(prefix[2], ev.MappingStartEvent):
+        return False
+    keys: list[str] = []
+    for key in events:
+        if isinstance(key, ev.MappingEndEvent):
+            break
+        if not isinstance(key, ev.ScalarEvent):
+            return False
+        keys.append(key.value)
+        value = next(events)
+        if key.value == "items":
+            if not _items_match(value, events, expected):
+                return False
+        elif key.value in expected.fields:
+            if digest(node_events(value, events)) != expected.fields[key.value]:
+                return False
+        else:
+            node_events(value, events)
+    rest = [type(event) for event in events]
+    return tuple(keys) == expected.keys and rest == [ev.DocumentEndEvent, ev.StreamEndEvent]
+
+
+def _items_match(first: Any, events: Iterator[Any], expected: Expected) -> bool:
+    if not isinstance(first, ev.SequenceStartEvent):
+        return not expected.count and isinstance(first, ev.ScalarEvent)
+    for index, event in enumerate(events):
+        if isinstance(event, ev.SequenceEndEvent):
+            return index == expected.count
+        node = node_events(event, events)
+        want = expected.items[index] if index < len(expected.items) else None
+        if want is not None and digest(node) != want:
+            return False
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class Parts:
+    """What the emitter writes: the input, and what goes out of it."""
+
+    text: str
+    """The input ResourceList."""
+    kept: Sequence[int]
+    """The positions (in the input) of the items that go out, in order."""
+    added: Sequence[str]
+    """Each added object (a copy) as a YAML document."""
+    results: Sequence[str]
+    """Each result as a YAML document."""
+
+
+def emit(parts: Parts) -> str:
+    """The ResourceList written by libyaml's emitter from the input's events (see the module)."""
+    resolver = Resolver()
+    out: list[Any] = [ev.StreamStartEvent(), ev.DocumentStartEvent(explicit=False)]
+    events = _events(parts.text)
+    try:
+        for _ in range(3):  # stream, document and the top-level mapping start
+            top = next(events)
+        out.append(ev.MappingStartEvent(anchor=top.anchor, tag=top.tag, implicit=top.implicit))
+        wrote_items = False
+        for key in events:
+            if isinstance(key, ev.MappingEndEvent):
+                break
+            value = node_events(next(events), events)
+            if key.value == "results":
+                continue
+            out.append(key)
+            if key.value == "items":
+                out.extend(_item_events(value, parts))
+                wrote_items = True
+            else:
+                out.extend(value)
+    finally:
+        events.close()
+    if not wrote_items:
+        out.append(_plain("items"))
+        out.extend(_item_events([], parts))
+    if parts.results:
+        out.append(_plain("results"))
+        out.extend(_sequence(parts.results))
+    out += [ev.MappingEndEvent(), ev.DocumentEndEvent(explicit=False), ev.StreamEndEvent()]
+    return str(
+        yaml.emit(
+            (_explicit(event, resolver) for event in out),
+            Dumper=yaml.CSafeDumper,
+            width=_WIDTH,
+            allow_unicode=True,
+        )
+    )
+
+
+def _item_events(value: list[Any], parts: Parts) -> list[Any]:
+    """The items sequence: the kept input items (from ``value``, the input's), then the added ones."""
+    items: list[list[Any]] = []
+    if value and isinstance(value[0], ev.SequenceStartEvent):
+        rest = iter(value[1:-1])
+        items = [node_events(event, rest) for event in rest]
+    out: list[Any] = [ev.SequenceStartEvent(anchor=None, tag=None, implicit=True, flow_style=False)]
+    for index in parts.kept:
+        out.extend(items[index])
+    out.extend(_sequence(parts.added)[1:-1])
+    out.append(ev.SequenceEndEvent())
+    return out
+
+
+def _sequence(documents: Sequence[str]) -> list[Any]:
+    """A block sequence of the given YAML documents' nodes."""
+    out: list[Any] = [ev.SequenceStartEvent(anchor=None, tag=None, implicit=True, flow_style=False)]
+    for document in documents:
+        events = _events(document)
+        try:
+            out.extend(e for e in events if not isinstance(e, _FRAME))
+        finally:
+            events.close()
+    out.append(ev.SequenceEndEvent())
+    return out
+
+
+_FRAME: Final = (ev.StreamStartEvent, ev.StreamEndEvent, ev.DocumentStartEvent, ev.DocumentEndEvent)
+
+
+def _plain(value: str) -> Any:
+    return ev.ScalarEvent(anchor=None, tag=None, implicit=(True, False), value=value)
+
+
+def _explicit(event: Any, resolver: Resolver) -> Any:
+    """``event`` with its tag written out when it has none.
+
+    libyaml's emitter may write a scalar in another style than it came in (a plain scalar that cannot
+    be plain there); without a tag it would then refuse it. The tag it resolves to keeps its meaning,
+    and the emitter leaves it out wherever the chosen style implies it.
+    """
+    if not isinstance(event, ev.ScalarEvent) or event.tag not in (None, "!"):
+        return event
+    if event.tag is None and event.implicit[0]:
+        tag = resolver.resolve(ScalarNode, event.value, (True, False))  # type: ignore[no-untyped-call]
+    else:
+        tag = _STR
+    plain = tag == resolver.resolve(ScalarNode, event.value, (True, False))  # type: ignore[no-untyped-call]
+    return ev.ScalarEvent(
+        anchor=event.anchor,
+        tag=tag,
+        implicit=(plain, tag == _STR),
+        value=event.value,
+        style=event.style,
+    )
