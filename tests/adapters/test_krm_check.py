@@ -154,3 +154,82 @@ def _meaning(text: str) -> list[object]:
         elif not isinstance(event, yaml.DocumentStartEvent | yaml.DocumentEndEvent):
             meaning.append(krm_check.signature(event))
     return meaning
+
+
+HEAD = "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\n"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param(HEAD + 'note: "x\n?\n# y"\nitems:\n- kind: Foo  # c\n', id="a ? line in a quoted value"),
+        pytest.param(HEAD + "?\n\nitems:\n- kind: Foo  # c\n", id="an empty explicit key"),
+        pytest.param(
+            HEAD + "items:\n- kind: Foo  # c\n  note: |+\n    kept\n\n\n- kind: Bar\n",
+            id="a keep block ending an item",
+        ),
+    ],
+)
+def test_a_list_whose_text_reads_back_goes_out_as_it_came(text: str) -> None:
+    assert krm.run_function(text, hooks=HOOKS).text == text
+
+
+def test_an_indented_list_goes_out_from_column_zero_with_its_comments() -> None:
+    text = "".join("  " + line + "\n" for line in ["# indented", *HEAD.splitlines(), "note:", "  a: 1  # c"])
+    text += "  items:\n  - kind: Foo\n"
+
+    done = krm.run_function(text, hooks=HOOKS)
+
+    assert done.text == "  # indented\n" + "".join(line[2:] + "\n" for line in text.splitlines()[1:])
+
+
+def test_a_copy_of_a_value_ending_in_blank_lines_is_spliced_whole() -> None:
+    source = LIST.replace('ca.crt: "x"', 'ca.crt: "x\\n\\n"')
+
+    done = krm.run_function(source, hooks=HOOKS)
+
+    assert done.text.startswith("# a comment")  # spliced, not written again by the emitter
+    copies = [
+        i
+        for i in load(done.text)["items"]
+        if i["metadata"].get("namespace") == "web" and i["kind"] == "ConfigMap"
+    ]
+    assert copies[0]["data"]["ca.crt"] == "x\n\n"
+
+
+def test_an_item_ending_the_input_in_a_block_scalar_keeps_its_tags() -> None:
+    text = HEAD + "items:\n- kind: Foo\n  om: !!omap [a: 1, b: 2]\n  x: !custom 1\n  s: |\n    abc"
+
+    done = krm.run_function(text, hooks=HOOKS)
+
+    item = yaml.load(done.text.replace("!custom", "!!int"), Loader=yaml.CSafeLoader)["items"][0]
+    assert item == {"kind": "Foo", "om": [("a", 1), ("b", 2)], "x": 1, "s": "abc"}
+    assert "!custom 1" in done.text
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (f"!!set\n{HEAD}items: []\n", "the ResourceList is tagged 'tag:yaml.org,2002:set'"),
+        (f"--- !t\n{{{HEAD.replace(chr(10), ', ')}items: []}}\n", "the ResourceList is tagged '!t'"),
+        (f"{HEAD}items: !!pairs\n- {{kind: Foo}}\n", "items must be a plain list of objects"),
+    ],
+)
+def test_a_tagged_list_or_items_is_refused(text: str, message: str) -> None:
+    with pytest.raises(errors.ManifestError, match=message):
+        krm.run_function(text, hooks=HOOKS)
+
+
+def test_the_emitter_keeps_what_non_specific_tags_and_empty_values_mean(
+    spliced_list_misreads: list[str],
+) -> None:
+    text = (
+        HEAD + 'items:\n- {kind: Foo, port: ! 8080, quoted: ! "12", hex: ! "0x10", flag: ! true, a: , b: }\n'
+    )
+
+    emitted = krm.run_function(text, hooks=HOOKS).text
+
+    item = yaml.load(emitted, Loader=yaml.CSafeLoader)["items"][0]
+    assert item == {"kind": "Foo", "port": 8080, "quoted": 12, "hex": 16, "flag": True, "a": None, "b": None}
+    # A quoted value after `!` is a string to kustomize's reader: none may be written so.
+    assert "! " not in emitted

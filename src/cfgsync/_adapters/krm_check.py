@@ -13,6 +13,7 @@ are lost, which is the price of a list that reads back right.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -59,10 +60,8 @@ class Expected:
     """The top-level keys, in order."""
     fields: dict[str, int]
     """The digest of each top-level field's value that is written as it came."""
-    items: tuple[int | None, ...]
-    """The digest of each input item written back, in order (None: written from data, not compared)."""
-    count: int
-    """How many items the list holds (those, then the added objects)."""
+    items: tuple[int, ...]
+    """The digest of each item, in order: the input's written back, then the added objects."""
 
 
 def reads_back(text: str, expected: Expected) -> bool:
@@ -105,7 +104,7 @@ def node_events(first: Any, events: Iterator[Any]) -> list[Any]:
 
 def _matches(events: Iterator[Any], expected: Expected) -> bool:
     prefix = [next(events, None) for _ in range(3)]
-    if not isinstance(prefix[2], ev.MappingStartEvent):
+    if not isinstance(prefix[2], ev.MappingStartEvent) or prefix[2].tag is not None:
         return False
     keys: list[str] = []
     for key in events:
@@ -128,14 +127,13 @@ def _matches(events: Iterator[Any], expected: Expected) -> bool:
 
 
 def _items_match(first: Any, events: Iterator[Any], expected: Expected) -> bool:
-    if not isinstance(first, ev.SequenceStartEvent):
-        return not expected.count and isinstance(first, ev.ScalarEvent)
+    if not isinstance(first, ev.SequenceStartEvent) or first.tag is not None:
+        return False
+    wanted = expected.items
     for index, event in enumerate(events):
         if isinstance(event, ev.SequenceEndEvent):
-            return index == expected.count
-        node = node_events(event, events)
-        want = expected.items[index] if index < len(expected.items) else None
-        if want is not None and digest(node) != want:
+            return index == len(wanted)
+        if index >= len(wanted) or digest(node_events(event, events)) != wanted[index]:
             return False
     return False
 
@@ -154,9 +152,24 @@ class Parts:
     """Each result as a YAML document."""
 
 
+def document_digest(document: str) -> int:
+    """The digest of a YAML document's one node (an object the function adds, as written)."""
+    events = _events(document)
+    try:
+        return digest(e for e in events if not isinstance(e, _FRAME))
+    finally:
+        events.close()
+
+
+def emit_node(events: Sequence[Any]) -> str:
+    """One node's events as a YAML document, written by libyaml's emitter."""
+    frame = [ev.StreamStartEvent(), ev.DocumentStartEvent(explicit=False)]
+    end = [ev.DocumentEndEvent(explicit=False), ev.StreamEndEvent()]
+    return _emitted([*frame, *events, *end])
+
+
 def emit(parts: Parts) -> str:
     """The ResourceList written by libyaml's emitter from the input's events (see the module)."""
-    resolver = Resolver()
     out: list[Any] = [ev.StreamStartEvent(), ev.DocumentStartEvent(explicit=False)]
     events = _events(parts.text)
     try:
@@ -185,9 +198,14 @@ def emit(parts: Parts) -> str:
         out.append(_plain("results"))
         out.extend(_sequence(parts.results))
     out += [ev.MappingEndEvent(), ev.DocumentEndEvent(explicit=False), ev.StreamEndEvent()]
+    return _emitted(out)
+
+
+def _emitted(events: Iterable[Any]) -> str:
+    resolver = Resolver()
     return str(
         yaml.emit(
-            (_explicit(event, resolver) for event in out),
+            (_explicit(event, resolver) for event in events),
             Dumper=yaml.CSafeDumper,
             width=_WIDTH,
             allow_unicode=True,
@@ -230,23 +248,27 @@ def _plain(value: str) -> Any:
 
 
 def _explicit(event: Any, resolver: Resolver) -> Any:
-    """``event`` with its tag written out when it has none.
+    """``event`` with the tag it resolves to written out, where a reader could otherwise read it another way.
 
-    libyaml's emitter may write a scalar in another style than it came in (a plain scalar that cannot
-    be plain there); without a tag it would then refuse it. The tag it resolves to keeps its meaning,
-    and the emitter leaves it out wherever the chosen style implies it.
+    A scalar without a tag, or with the non-specific ``!``, is resolved as the function's reader
+    resolves it (``! 8080`` is a number, as in PyYAML and kustomize). libyaml's emitter may then write
+    it in another style than it came in (a plain scalar that cannot be plain there, like an empty
+    value in a flow mapping), and would write ``!`` before a quoted one, which readers take for a
+    string. So a value that does not resolve to a string is left untagged only when it is written
+    plain wherever it stands; else its tag (``!!null ''``) is written with it.
     """
     if not isinstance(event, ev.ScalarEvent) or event.tag not in (None, "!"):
         return event
-    if event.tag is None and event.implicit[0]:
-        tag = resolver.resolve(ScalarNode, event.value, (True, False))  # type: ignore[no-untyped-call]
+    tag = resolver.resolve(ScalarNode, event.value, event.implicit)  # type: ignore[no-untyped-call]
+    style = event.style
+    if tag == _STR:
+        implicit = (tag == resolver.resolve(ScalarNode, event.value, (True, False)), True)  # type: ignore[no-untyped-call]
+    elif _ALWAYS_PLAIN.fullmatch(event.value):
+        implicit, style = (True, False), None  # `! "12"` is the number 12: written plain, 12
     else:
-        tag = _STR
-    plain = tag == resolver.resolve(ScalarNode, event.value, (True, False))  # type: ignore[no-untyped-call]
-    return ev.ScalarEvent(
-        anchor=event.anchor,
-        tag=tag,
-        implicit=(plain, tag == _STR),
-        value=event.value,
-        style=event.style,
-    )
+        implicit = (False, False)
+    return ev.ScalarEvent(anchor=event.anchor, tag=tag, implicit=implicit, value=event.value, style=style)
+
+
+_ALWAYS_PLAIN: Final = re.compile(r"~|[-+.]{0,2}[A-Za-z0-9_][A-Za-z0-9_.+-]*")
+"""Text libyaml's emitter writes plain in any place: numbers, booleans, ``null``."""

@@ -57,9 +57,11 @@ class Item:
     """Its ``metadata.namespace``, when a plain string."""
     body: dict[str, Any] | None = None
     """The item as data, for the kinds cfgsync plans with (and items using aliases); else None."""
-    rewrite: bool = False
-    """Its text cannot be reused: it ends the input inside a block scalar without a final line break
-    (another line after it would change that value), so it is written out from ``body`` instead."""
+    ends_in_block_scalar: bool = False
+    """Its last value is a block scalar (``|``, ``>``), whose trailing blank lines may be its own."""
+    events: list[Any] | None = None
+    """Its events, when its text cannot be reused: it ends the input inside a block scalar without a
+    final line break (another line after it would change that value), so it is written from them."""
 
 
 @dataclass(slots=True)
@@ -72,6 +74,8 @@ class ResourceListText:
     """Everything before the top-level mapping (comments, ``---``, directives)."""
     flow: bool
     """The top-level mapping is in flow style (JSON)."""
+    column: int = 0
+    """The column of the top-level mapping's first key (a block mapping is written from column 0)."""
     fields: list[tuple[str, int, int, int, int]] = field(default_factory=list)
     """Each top-level field: its key, key start, value start, value end, and where the next field starts."""
     values: dict[str, object] = field(default_factory=dict)
@@ -131,15 +135,20 @@ class _Reader:
         top = self.next()
         if not isinstance(top, ev.MappingStartEvent):
             raise _no_list("stdin holds no ResourceList (its document is not a mapping)")
+        if top.tag not in (None, "!", _MAP):
+            raise errors.ManifestError(
+                f"{_at(_start(top))}: the ResourceList is tagged {top.tag[:40]!r}; it must be a plain "
+                f"mapping, so remove the tag"
+            )
         flow = bool(top.flow_style)
         column = _start(top).column
         header = self.text[: _start(top).index]
-        if flow:
-            # The fields go out in block style from column 0: the text before the flow mapping on its
-            # own line (indentation, or a `---` that a block mapping may not follow) ends there.
-            line = header.rfind("\n") + 1
-            header = header[:line] if not header[line:].strip() else header.rstrip(" \t") + "\n"
-        result = ResourceListText(text=self.text, header=header, flow=flow)
+        # The fields go out in block style from column 0: the text before the mapping on its own line
+        # (indentation, or a `---` that a block mapping may not follow) ends there.
+        line = header.rfind("\n") + 1
+        header = header[:line] if not header[line:].strip() else header.rstrip(" \t") + "\n"
+        result = ResourceListText(text=self.text, header=header, flow=flow, column=0 if flow else column)
+        floor = _start(top).index
         seen: set[str] = set()
         while True:
             key = self.next()
@@ -161,8 +170,9 @@ class _Reader:
                 yaml_nodes.check_expansion(node, NAME)
                 result.values[key.value] = self.constructor.construct_document(node)
                 value_end = _end(node).index
-            key_at = _start(key).index if flow else self._entry_start(_start(key).index, column)
+            key_at = _start(key).index if flow else self._entry_start(_start(key).index, column, floor)
             result.fields.append((key.value, key_at, _start(value).index, value_end, -1))
+            floor = value_end
         self.next()  # document end
         if not isinstance(self.next(), ev.StreamEndEvent):
             raise _no_list("stdin holds more than one YAML document; a function gets one ResourceList")
@@ -173,18 +183,21 @@ class _Reader:
             fields[index] = (name, key_start, value_start, value_end, stop)
         return result
 
-    def _entry_start(self, key_at: int, column: int) -> int:
+    def _entry_start(self, key_at: int, column: int, floor: int) -> int:
         """Where a block mapping's entry starts: its key, or the ``?`` of an explicit key before it.
 
         The ``?`` stands on the key's line or alone on a line above it (blank and comment lines between),
-        at the mapping's ``column``: a line holding only ``?`` there can be nothing else."""
+        at the mapping's ``column``, after ``floor`` (where the previous entry's value ends): a line
+        holding only ``?`` there can be nothing else."""
         text = self.text
         line = text.rfind("\n", 0, key_at) + 1
         before = text[line:key_at]
         if before.strip() == "?":
             return line + before.index("?")
-        while not before.strip() and line > 0:
+        while not before.strip() and line > floor:
             line = text.rfind("\n", 0, line - 1) + 1
+            if line < floor:
+                break
             before = text[line : text.index("\n", line)]
             indicator = before[column : column + 1]
             if indicator == "?" and not before[:column].strip():
@@ -197,10 +210,16 @@ class _Reader:
 
     def _items(self, start: Any, result: ResourceListText) -> int:
         """Read the items; return where the list ends."""
-        if isinstance(start, ev.ScalarEvent) and start.value in {"", "null", "~"} and not start.style:
+        empty = (
+            start.value in {"", "null", "~"} and not start.style
+            if isinstance(start, ev.ScalarEvent)
+            else False
+        )
+        if empty and start.tag in (None, _NULL):
             return int(_end(start).index)
-        if not isinstance(start, ev.SequenceStartEvent):
-            raise errors.ManifestError(f"{_at(_start(start))}: items must be a list of objects")
+        if not isinstance(start, ev.SequenceStartEvent) or start.tag not in (None, "!", _SEQ):
+            # A tag (`!!omap`, `!!pairs`) would make the list another value than a list of objects.
+            raise errors.ManifestError(f"{_at(_start(start))}: items must be a plain list of objects")
         index = 0
         while True:
             first = self.next()
@@ -229,9 +248,11 @@ class _Reader:
         while scan.keys:
             scan.see(self.next())
         text = self.text
-        item.rewrite = scan.last_style in {"|", ">"} and not text[item.start : item.end].endswith("\n")
+        item.ends_in_block_scalar = scan.last_style in {"|", ">"}
+        if item.ends_in_block_scalar and not text[item.start : item.end].endswith("\n"):
+            item.events = scan.recorded
         item.digest = krm_check.digest(scan.recorded)
-        if scan.aliased or item.rewrite or item.kind in PLANNED_KINDS:
+        if scan.aliased or item.kind in PLANNED_KINDS:
             node = _compose(iter(scan.recorded), self.resolver, {}, where=f"items[{index}]")
             yaml_nodes.check_expansion(node, NAME)
             item.body = self.constructor.construct_document(node)
@@ -373,6 +394,9 @@ def _no_list(what: str) -> errors.ManifestError:
     )
 
 
+_MAP: Final = "tag:yaml.org,2002:map"
+_SEQ: Final = "tag:yaml.org,2002:seq"
+_NULL: Final = "tag:yaml.org,2002:null"
 _PROPERTIES: Final = re.compile(r"^(?:(?:&|!)\S*\s+)*")
 """A node's anchor and tag (``&a !t {...}``): what may stand before a flow mapping's brace."""
 
@@ -392,8 +416,8 @@ def _reindent(body: str, shift: int) -> str:
 
 def item_text(parsed: ResourceListText, item: Item) -> str:
     """One item as an entry of a block sequence at column 0 (``- ...``), its text otherwise untouched."""
-    if item.rewrite:
-        return object_text(item.body)
+    if item.events is not None:
+        return document_entry(krm_check.emit_node(item.events))
     body = parsed.text[item.start : item.end]
     cut = body.rfind("\n")
     if cut != -1 and not body[cut + 1 :].strip(" "):
@@ -402,13 +426,23 @@ def item_text(parsed: ResourceListText, item: Item) -> str:
         # A single pair in a flow sequence (`[a: b]`) is a mapping only there: braces keep it one.
         body = "{" + body.rstrip("\n") + "}"
     shift = 2 if item.flow else 2 - item.column
-    body = _reindent(body.rstrip("\n"), shift) + "\n"
-    return f"- {body}"
+    stripped = body.rstrip("\n")
+    # A keep-chomped block scalar (`|+`) at the end owns the blank lines after it.
+    tail = body[len(stripped) :] if item.ends_in_block_scalar else ""
+    return f"- {_reindent(stripped, shift)}{tail or chr(10)}"
+
+
+def document_entry(document: str) -> str:
+    """A YAML document of one node as an entry of a block sequence at column 0."""
+    if document.endswith("\n...\n"):  # the end marker after a node that may not end the stream
+        document = document[: -len("...\n")]
+    stripped = document.rstrip("\n")
+    return "- " + _reindent(stripped, 2) + (document[len(stripped) :] or "\n")
 
 
 def object_text(obj: object) -> str:
     """A new object (a copy, a result) as an entry of a block sequence at column 0."""
-    return "- " + _reindent(output.dump_yaml(obj).rstrip("\n"), 2) + "\n"  # type: ignore[arg-type]
+    return document_entry(output.dump_yaml(obj))  # type: ignore[arg-type]
 
 
 def write(
@@ -421,21 +455,22 @@ def write(
 
     Read back before it is returned; written by the emitter when it does not read back right
     (:mod:`krm_check`)."""
-    text = _spliced(parsed, kept, added, results)
-    if krm_check.reads_back(text, _expected(parsed, kept, len(added), bool(results))):
+    documents = [output.dump_yaml(obj) for obj in added]  # type: ignore[arg-type]
+    text = _spliced(parsed, kept, documents, results)
+    if krm_check.reads_back(text, _expected(parsed, kept, documents, bool(results))):
         return text
     return krm_check.emit(
         krm_check.Parts(
             text=parsed.text,
             kept=[item.position for item in kept],
-            added=[output.dump_yaml(obj) for obj in added],  # type: ignore[arg-type]
+            added=documents,
             results=[output.dump_yaml(r) for r in results],
         )
     )
 
 
 def _expected(
-    parsed: ResourceListText, kept: Sequence[Item], added: int, results: bool
+    parsed: ResourceListText, kept: Sequence[Item], added: Sequence[str], results: bool
 ) -> krm_check.Expected:
     keys = [name for name, *_ in parsed.fields if name != "results"]
     if "items" not in keys:
@@ -445,19 +480,18 @@ def _expected(
     return krm_check.Expected(
         keys=tuple(keys),
         fields={name: digest for name, digest in parsed.digests.items() if name != "results"},
-        items=tuple(None if item.rewrite else item.digest for item in kept),
-        count=len(kept) + added,
+        items=(*(item.digest for item in kept), *map(krm_check.document_digest, added)),
     )
 
 
 def _spliced(
     parsed: ResourceListText,
     kept: Sequence[Item],
-    added: Sequence[object],
+    added: Sequence[str],
     results: Sequence[dict[str, object]],
 ) -> str:
     """The list with its items and fields spliced from the input text (see the module)."""
-    entries = [item_text(parsed, item) for item in kept] + [object_text(obj) for obj in added]
+    entries = [item_text(parsed, item) for item in kept] + [document_entry(doc) for doc in added]
     items = "items:\n" + "".join(entries) if entries else "items: []\n"
     out = [parsed.header]
     wrote_items = False
@@ -471,7 +505,7 @@ def _spliced(
             key = parsed.text[key_start:value_start].rstrip().removesuffix(":").rstrip()
             out.append(f"{key}: {_reindent(parsed.text[value_start:value_end], 2)}\n")
         else:
-            text = parsed.text[key_start:stop]
+            text = _reindent(parsed.text[key_start:stop], -parsed.column)
             out.append(text if text.endswith("\n") else text + "\n")
     if not wrote_items:
         out.append(items)
