@@ -154,9 +154,14 @@ class Parts:
 
 def document_digest(document: str) -> int:
     """The digest of a YAML document's one node (an object the function adds, as written)."""
+    return digest(_node_of(document))
+
+
+def _node_of(document: str) -> list[Any]:
+    """The events of a YAML document's node, without the stream's and document's."""
     events = _events(document)
     try:
-        return digest(e for e in events if not isinstance(e, _FRAME))
+        return [e for e in events if not isinstance(e, _FRAME)]
     finally:
         events.close()
 
@@ -231,11 +236,7 @@ def _sequence(documents: Sequence[str]) -> list[Any]:
     """A block sequence of the given YAML documents' nodes."""
     out: list[Any] = [ev.SequenceStartEvent(anchor=None, tag=None, implicit=True, flow_style=False)]
     for document in documents:
-        events = _events(document)
-        try:
-            out.extend(e for e in events if not isinstance(e, _FRAME))
-        finally:
-            events.close()
+        out.extend(_node_of(document))
     out.append(ev.SequenceEndEvent())
     return out
 

@@ -210,12 +210,12 @@ class _Reader:
 
     def _items(self, start: Any, result: ResourceListText) -> int:
         """Read the items; return where the list ends."""
-        empty = (
-            start.value in {"", "null", "~"} and not start.style
-            if isinstance(start, ev.ScalarEvent)
-            else False
-        )
-        if empty and start.tag in (None, _NULL):
+        if (
+            isinstance(start, ev.ScalarEvent)
+            and start.value in {"", "null", "~"}
+            and not start.style
+            and start.tag in (None, _NULL)
+        ):
             return int(_end(start).index)
         if not isinstance(start, ev.SequenceStartEvent) or start.tag not in (None, "!", _SEQ):
             # A tag (`!!omap`, `!!pairs`) would make the list another value than a list of objects.
